@@ -1,0 +1,31 @@
+"""The recipe's ``data`` section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from edgekd.recipe.base import Section
+
+BUILTIN_DATASETS = ("digits", "breast_cancer", "wine", "iris")
+
+
+class DataConfig(Section):
+    """Where the data comes from and how it is split.
+
+    ``source`` is a built-in scikit-learn dataset name, ``npz`` (arrays ``x`` and optional
+    ``y``) or ``csv`` (feature columns plus ``label_column``). Splits are stratified and
+    deterministic given ``seed``; normalization statistics come from the train split only.
+    """
+
+    source: Literal["digits", "breast_cancer", "wine", "iris", "npz", "csv"] = "digits"
+    path: Path | None = None
+    label_column: str = "label"
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    val_fraction: float = Field(0.15, gt=0, lt=1)
+    calib_samples: int = Field(128, ge=1, description="calibration split size, drawn from train")
+    normalize: Literal["standard", "none"] = "standard"
+    unlabeled: bool = Field(False, description="ignore training labels (alpha is forced to 0)")
+    seed: int = 0

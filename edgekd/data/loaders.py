@@ -1,0 +1,207 @@
+"""Load a dataset, split it (stratified, deterministic by seed) and normalize it.
+
+Normalization statistics come from the train split only and travel with the artifacts
+(``DataSplits.preprocess``), so every runtime sees the same preprocessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekd.data.config import DataConfig
+from edgekd.errors import DataError
+from edgekd.fileio import sha256_bytes
+
+
+@dataclass
+class Split:
+    """Inputs (float32, normalized) and integer labels (None when unlabeled)."""
+
+    x: np.ndarray
+    y: np.ndarray | None
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+@dataclass
+class DataSplits:
+    train: Split
+    val: Split
+    test: Split
+    calib: Split
+    num_classes: int
+    input_shape: tuple[int, ...]
+    preprocess: dict[str, Any]
+    hash: str
+    name: str
+    class_names: list[str] = field(default_factory=list)
+
+
+def load_data(cfg: DataConfig | None = None) -> DataSplits:
+    """Load and split the data the ``data`` section describes."""
+    cfg = cfg or DataConfig()
+    x, y, class_names = _load_raw(cfg)
+    return split_and_normalize(x, y, cfg, class_names)
+
+
+def split_and_normalize(
+    x: np.ndarray, y: np.ndarray, cfg: DataConfig, class_names: list[str]
+) -> DataSplits:
+    from sklearn.model_selection import train_test_split
+
+    x = x.astype(np.float32)
+    idx = np.arange(len(x))
+    counts = np.bincount(y)
+    stratify = y if counts.min() >= 3 else None
+    rest, test = train_test_split(
+        idx, test_size=cfg.test_fraction, random_state=cfg.seed, stratify=stratify
+    )
+    val_share = cfg.val_fraction / (1 - cfg.test_fraction)
+    train, val = train_test_split(
+        rest,
+        test_size=val_share,
+        random_state=cfg.seed,
+        stratify=None if stratify is None else y[rest],
+    )
+    rng = np.random.default_rng(cfg.seed)
+    calib = rng.permutation(train)[: min(cfg.calib_samples, len(train))]
+    mean, std = _stats(x[train], cfg.normalize)
+
+    def make(ix: np.ndarray, labeled: bool = True) -> Split:
+        return Split(((x[ix] - mean) / std).astype(np.float32), y[ix] if labeled else None)
+
+    digest = sha256_bytes(
+        np.ascontiguousarray(x).tobytes(),
+        y.astype(np.int64).tobytes(),
+        repr(cfg.model_dump(mode="json")).encode(),
+    )
+    return DataSplits(
+        train=make(train, labeled=not cfg.unlabeled),
+        val=make(val),
+        test=make(test),
+        calib=make(calib),
+        num_classes=int(y.max()) + 1,
+        input_shape=tuple(int(d) for d in x.shape[1:]),
+        preprocess={"normalize": cfg.normalize, "mean": mean.tolist(), "std": std.tolist()},
+        hash=digest,
+        name=cfg.source if cfg.path is None else Path(cfg.path).name,
+        class_names=class_names,
+    )
+
+
+def _stats(x: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel statistics for images (N, C, H, W), per-feature for tabular (N, F)."""
+    if mode == "none":
+        shape = (1,) * (x.ndim - 1)
+        return np.zeros(shape, np.float32), np.ones(shape, np.float32)
+    axes = (0, 2, 3) if x.ndim == 4 else (0,)
+    mean = x.mean(axis=axes, keepdims=True)[0]
+    std = x.std(axis=axes, keepdims=True)[0]
+    std = np.where(std < 1e-6, 1.0, std)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def _load_raw(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    if cfg.source in ("digits", "breast_cancer", "wine", "iris"):
+        return _load_builtin(cfg.source)
+    if cfg.path is None:
+        raise DataError(f"data.path: required when data.source is {cfg.source!r}")
+    path = Path(cfg.path)
+    if not path.is_file():
+        raise DataError(f"data.path: file not found: {path}")
+    if cfg.source == "npz":
+        return _load_npz(path)
+    return _load_csv(path, cfg.label_column)
+
+
+def _load_builtin(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from sklearn import datasets
+
+    loader = {
+        "digits": datasets.load_digits,
+        "breast_cancer": datasets.load_breast_cancer,
+        "wine": datasets.load_wine,
+        "iris": datasets.load_iris,
+    }[name]
+    bunch = loader()
+    x = bunch.data.astype(np.float32)
+    if name == "digits":
+        x = x.reshape(-1, 1, 8, 8)
+    return x, bunch.target.astype(np.int64), [str(n) for n in bunch.target_names]
+
+
+def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    try:
+        arrays = np.load(path, allow_pickle=False)
+        files = set(arrays.files)
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    if "x" not in files:
+        raise DataError(f"{path}: expected an array named 'x' (found {sorted(files)})")
+    x = np.asarray(arrays["x"])
+    if not np.issubdtype(x.dtype, np.number):
+        raise DataError(f"{path}: array 'x' must be numeric, got {x.dtype}")
+    if not np.all(np.isfinite(x)):
+        row = int(np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0])
+        raise DataError(f"{path}: array 'x' has NaN or inf at row {row}")
+    if "y" not in files:
+        raise DataError(f"{path}: expected a label array named 'y' (found {sorted(files)})")
+    y, names = _encode_labels(np.asarray(arrays["y"]))
+    if len(y) != len(x):
+        raise DataError(f"{path}: 'x' has {len(x)} rows but 'y' has {len(y)}")
+    return x.astype(np.float32), y, names
+
+
+def _load_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        raise DataError(f"{path}: the CSV file is empty")
+    header, body = rows[0], rows[1:]
+    if label_column not in header:
+        raise DataError(
+            f"{path}: no label column {label_column!r} (columns: {', '.join(header)}); "
+            "set data.label_column"
+        )
+    li = header.index(label_column)
+    feats = [i for i in range(len(header)) if i != li]
+    x = np.empty((len(body), len(feats)), np.float32)
+    labels = []
+    for r, row in enumerate(body):
+        line = r + 2  # 1-based, after the header
+        if len(row) != len(header):
+            raise DataError(f"{path}: row {line} has {len(row)} fields, expected {len(header)}")
+        for j, i in enumerate(feats):
+            try:
+                v = float(row[i])
+            except ValueError:
+                raise DataError(
+                    f"{path}: row {line}, column {header[i]!r}: {row[i]!r} is not a number"
+                ) from None
+            if not np.isfinite(v):
+                raise DataError(f"{path}: row {line}, column {header[i]!r} is NaN or infinite")
+            x[r, j] = v
+        if row[li].strip() == "" or row[li].strip().lower() == "nan":
+            raise DataError(f"{path}: row {line}, column {label_column!r}: missing label")
+        labels.append(row[li].strip())
+    y, names = _encode_labels(np.asarray(labels))
+    return x, y, names
+
+
+def _encode_labels(y: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Integer labels 0..K-1 stay as they are; anything else is mapped in sorted order."""
+    if np.issubdtype(y.dtype, np.integer) and y.min() >= 0:
+        return y.astype(np.int64), [str(i) for i in range(int(y.max()) + 1)]
+    if y.dtype.kind in "fiu":
+        as_int = y.astype(np.int64)
+        if np.array_equal(as_int, y) and as_int.min() >= 0:
+            return as_int, [str(i) for i in range(int(as_int.max()) + 1)]
+    names, codes = np.unique(y.astype(str), return_inverse=True)
+    return codes.astype(np.int64), [str(n) for n in names]

@@ -1,0 +1,182 @@
+"""The training loop shared by teacher training, distillation, the baseline and fine-tuning.
+
+The teacher never runs here: distillation reads the teacher's cached logits (one row per
+training sample), so epochs, later stages and reruns cost no teacher forward passes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgekd.data.loaders import Split
+from edgekd.distill.config import TrainConfig
+from edgekd.fileio import atomic_save
+
+# loss(student_logits, labels or None, teacher_logits or None) -> scalar
+LossFn = Callable[[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"], torch.Tensor]
+# progress(epoch, epochs, info) is called after each epoch
+ProgressFn = Callable[[int, int, dict[str, float]], None]
+
+
+@dataclass
+class History:
+    """Per-epoch curves and where the best weights came from."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_accuracy: float = 0.0
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "train_loss": self.train_loss,
+            "val_accuracy": self.val_accuracy,
+            "best_epoch": self.best_epoch,
+            "best_val_accuracy": self.best_val_accuracy,
+            "stopped_early": self.stopped_early,
+        }
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.epochs // 3), gamma=0.1)
+    return None
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Logits of ``model`` (eval mode) for ``x``, as float32 numpy."""
+    was_training = model.training
+    model.eval()
+    out = [
+        model(torch.from_numpy(x[i : i + batch_size])).float().numpy()
+        for i in range(0, len(x), batch_size)
+    ]
+    model.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def accuracy(logits: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(logits.argmax(1) == y)) if len(y) else 0.0
+
+
+def fit(
+    model: nn.Module,
+    train: Split,
+    val: Split,
+    cfg: TrainConfig,
+    *,
+    loss: LossFn | None = None,
+    teacher_logits: np.ndarray | None = None,
+    checkpoint: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> History:
+    """Train ``model`` in place and restore the weights of the best val-accuracy epoch.
+
+    ``loss`` defaults to cross-entropy on labels. ``teacher_logits`` (rows aligned with
+    ``train.x``) are passed to ``loss`` batch by batch. With ``checkpoint``, the model,
+    optimizer and history are saved after every epoch, and a checkpoint found there is
+    resumed from.
+    """
+    from edgekd.distill.losses import HardLabelLoss
+
+    loss_fn: LossFn = loss if loss is not None else HardLabelLoss()
+    seed_everything(cfg.seed)
+    opt = make_optimizer(model, cfg)
+    sched = make_schedule(opt, cfg)
+    hist = History()
+    best_state = copy.deepcopy(model.state_dict())
+    start = 0
+    if checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, weights_only=False)  # our own file, written below
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if sched is not None and state.get("schedule"):
+            sched.load_state_dict(state["schedule"])
+        hist = History(**state["history"])
+        best_state = state["best"]
+        start = len(hist.train_loss)
+        torch.set_rng_state(state["rng"])
+    x = torch.from_numpy(train.x)
+    y = None if train.y is None else torch.from_numpy(train.y)
+    t = None if teacher_logits is None else torch.from_numpy(teacher_logits.astype(np.float32))
+    n = len(train)
+    for epoch in range(start, cfg.epochs):
+        if hist.stopped_early:
+            break
+        model.train()
+        order = torch.randperm(n)
+        total, batches = 0.0, 0
+        for i in range(0, n, cfg.batch_size):
+            ix = order[i : i + cfg.batch_size]
+            if len(ix) < 2 and n >= 2:
+                continue  # BatchNorm needs more than one sample
+            out = model(x[ix])
+            value = loss_fn(out, None if y is None else y[ix], None if t is None else t[ix])
+            opt.zero_grad()
+            value.backward()
+            opt.step()
+            total += float(value.detach())
+            batches += 1
+        if sched is not None:
+            sched.step()
+        val_acc = accuracy(predict(model, val.x), val.y) if val.y is not None else 0.0
+        hist.train_loss.append(total / max(batches, 1))
+        hist.val_accuracy.append(val_acc)
+        if val_acc > hist.best_val_accuracy or epoch == 0:
+            hist.best_val_accuracy, hist.best_epoch = val_acc, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        elif cfg.patience is not None and epoch - hist.best_epoch >= cfg.patience:
+            hist.stopped_early = True
+        if not math.isfinite(hist.train_loss[-1]):
+            raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss is not finite)")
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, model, opt, sched, hist, best_state)
+        if progress is not None:
+            progress(epoch + 1, cfg.epochs, {"loss": hist.train_loss[-1], "val_acc": val_acc})
+    model.load_state_dict(best_state)
+    model.eval()
+    return hist
+
+
+def _save_checkpoint(path: Path, model, opt, sched, hist: History, best: dict) -> None:
+    state = {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "schedule": sched.state_dict() if sched is not None else None,
+        "history": hist.to_dict(),
+        "best": best,
+        "rng": torch.get_rng_state(),
+    }
+    atomic_save(path, lambda tmp: torch.save(state, tmp))

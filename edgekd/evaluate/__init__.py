@@ -1,0 +1,1 @@
+"""Evaluation: every artifact on the test split, with the runtime that runs it."""

@@ -1,0 +1,1 @@
+"""Export stages: torch → ONNX (and TFLite), each behind a parity gate against its parent."""

@@ -1,0 +1,22 @@
+"""The recipe's ``export`` section."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from edgekd.export.tflite_config import TfliteConfig
+from edgekd.recipe.base import Section
+
+
+class ExportConfig(Section):
+    """Which formats to export and the parity gate's tolerances."""
+
+    formats: list[Literal["onnx", "tflite"]] = ["onnx"]
+    opset: int = Field(18, ge=13, le=23)
+    atol: float = Field(1e-4, ge=0)
+    rtol: float = Field(1e-3, ge=0)
+    export_batch: int = Field(1, ge=1, description="batch size used when tracing the export")
+    parity_batch: int = Field(7, ge=1, description="batch size of the parity check")
+    tflite: TfliteConfig = TfliteConfig()

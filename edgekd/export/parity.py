@@ -1,0 +1,89 @@
+"""Parity gate: compare an exported model's outputs with its parent's.
+
+Following Hugging Face optimum's ``validate_model_outputs``: run both models on inputs whose
+batch size differs from the one used at export, compare every output, collect all failures,
+then raise one typed error naming each failing output, its max abs diff and the tolerance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgekd.errors import ParityError
+
+
+@dataclass
+class ParityReport:
+    status: str  # "pass" | "fail"
+    max_abs_diff: float
+    atol: float
+    rtol: float
+    batch_size: int
+    failures: list[str] = field(default_factory=list)
+    top1_agreement: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compare_outputs(
+    reference: dict[str, np.ndarray],
+    candidate: dict[str, np.ndarray],
+    atol: float,
+    rtol: float,
+    *,
+    min_top1_agreement: float | None = None,
+) -> ParityReport:
+    """Compare every named output; record shape mismatches and out-of-tolerance values.
+
+    An element passes when ``|cand - ref| <= atol + rtol * |ref|`` (numpy.allclose).
+    With ``min_top1_agreement`` (for int8 artifacts), elementwise tolerance is reported but
+    the gate is the share of rows whose argmax agrees.
+    """
+    failures: list[str] = []
+    worst = 0.0
+    batch = 0
+    agreement: float | None = None
+    for name, ref in reference.items():
+        if name not in candidate:
+            failures.append(f"output {name!r} is missing from the exported model")
+            continue
+        cand = candidate[name]
+        batch = int(ref.shape[0]) if ref.ndim else 1
+        if ref.shape != cand.shape:
+            failures.append(f"output {name!r}: shape {cand.shape} != expected {ref.shape}")
+            continue
+        diff = np.abs(cand.astype(np.float64) - ref.astype(np.float64))
+        max_diff = float(diff.max()) if diff.size else 0.0
+        worst = max(worst, max_diff)
+        if ref.ndim == 2:
+            agree = float(np.mean(ref.argmax(1) == cand.argmax(1)))
+            agreement = agree if agreement is None else min(agreement, agree)
+        if min_top1_agreement is not None:
+            if agreement is not None and agreement < min_top1_agreement:
+                failures.append(
+                    f"output {name!r}: top-1 agreement {agreement:.4f} "
+                    f"< required {min_top1_agreement:.4f} (max abs diff {max_diff:.3g})"
+                )
+        elif not np.allclose(cand, ref, atol=atol, rtol=rtol):
+            failures.append(
+                f"output {name!r}: max abs diff {max_diff:.3g} exceeds atol={atol:g}, rtol={rtol:g}"
+            )
+    return ParityReport(
+        status="fail" if failures else "pass",
+        max_abs_diff=worst,
+        atol=atol,
+        rtol=rtol,
+        batch_size=batch,
+        failures=failures,
+        top1_agreement=agreement,
+    )
+
+
+def raise_on_failure(report: ParityReport, what: str) -> None:
+    """Raise ``ParityError`` listing every failure of ``report``."""
+    if report.status != "pass":
+        raise ParityError(f"parity check failed for {what}: " + "; ".join(report.failures))

@@ -1,0 +1,1 @@
+"""The compress pipeline: stages chained over a run directory."""

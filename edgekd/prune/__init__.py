@@ -1,0 +1,1 @@
+"""Pruning: unstructured magnitude pruning and structured channel pruning."""

@@ -1,0 +1,1 @@
+"""Quantization on the ONNX path and quantization-aware training."""

@@ -1,0 +1,1 @@
+"""The recipe: one YAML file validated into typed, frozen config objects."""

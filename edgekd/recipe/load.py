@@ -1,0 +1,102 @@
+"""Load a recipe: ``yaml.safe_load`` (a recipe never executes code), ``--set`` overrides,
+validation into :class:`Recipe`, and errors that name the field path, value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from edgekd.errors import RecipeError
+from edgekd.recipe.schema import Recipe
+
+DEFAULT_RECIPE = "default.yaml"
+
+
+def default_recipe_text() -> str:
+    """The built-in recipe (commented; ``edgekd init`` writes it out as a starter)."""
+    return (resources.files("edgekd.recipe") / DEFAULT_RECIPE).read_text(encoding="utf-8")
+
+
+def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None) -> Recipe:
+    """Read ``path`` (or the built-in recipe), apply ``key.path=value`` overrides, validate.
+
+    Relative ``data.path`` / ``teacher.path`` resolve against the recipe file's directory.
+    """
+    if path is None:
+        raw, where, base = _parse_yaml(default_recipe_text(), "<built-in recipe>"), "built-in", None
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise RecipeError(f"recipe file not found: {p}")
+        raw, where, base = _parse_yaml(p.read_text(encoding="utf-8"), str(p)), str(p), p.parent
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{where}: expected a mapping of sections at the top level")
+    for item in overrides or []:
+        _apply_override(raw, item)
+    if base is not None:
+        _resolve_paths(raw, base)
+    return validate(raw, where)
+
+
+def validate(raw: dict[str, Any], where: str = "recipe") -> Recipe:
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise RecipeError(f"{where}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RecipeError(f"{where}: YAML syntax error{pos}: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{where}: YAML error: {exc}") from None
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    """``distill.temperature=6`` sets raw['distill']['temperature'] = 6 (value parsed as YAML)."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise RecipeError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. distill.temperature=6")
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise RecipeError(f"--set {item!r}: {part} is not a section")
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(value)
+    except yaml.YAMLError:
+        node[parts[-1]] = value
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    for section in ("data", "teacher"):
+        sec = raw.get(section)
+        if isinstance(sec, dict) and isinstance(sec.get("path"), str):
+            p = Path(sec["path"]).expanduser()
+            sec["path"] = str(p if p.is_absolute() else base / p)
+
+
+def _describe(err: Any) -> str:
+    loc = ".".join(str(x) for x in err["loc"]) or "<top>"
+    if err["type"] == "extra_forbidden":
+        return f"{loc}: unknown key (check the spelling; `edgekd init` writes every key)"
+    value = err.get("input")
+    shown = repr(value) if not isinstance(value, dict) else "a mapping"
+    msg = err["msg"]
+    ctx = err.get("ctx") or {}
+    if "expected" in ctx:
+        msg = f"expected one of {ctx['expected']}"
+    return f"{loc}: got {shown}; {msg[0].lower() + msg[1:]}"
