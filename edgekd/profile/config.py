@@ -7,3 +7,7 @@ from edgekd.recipe.base import Section
 
 class TargetsConfig(Section):
     names: list[str] = []
+    runtime: str | None = None
+    budgets: dict[str, dict[str, float]] = {}
+    strict: bool = False
+    measure: bool = True
