@@ -1,0 +1,1 @@
+"""Profiling: static graph analysis, host measurement, device simulation and budgets."""
