@@ -33,11 +33,21 @@ def _root(
 
 @app.command()
 def compress(
-    recipe: Annotated[Path | None, typer.Argument(help="Recipe YAML (default: built-in digits recipe).")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: KEY.PATH=VALUE.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Directory for run directories.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the last unfinished run of this recipe.")] = False,
-    fail_on_budget: Annotated[bool, typer.Option("--fail-on-budget", help="Exit 3 if a budget is violated.")] = False,
+    recipe: Annotated[
+        Path | None, typer.Argument(help="Recipe YAML (default: built-in digits recipe).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a field: KEY.PATH=VALUE.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory for run directories.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the last unfinished run of this recipe.")
+    ] = False,
+    fail_on_budget: Annotated[
+        bool, typer.Option("--fail-on-budget", help="Exit 3 if a budget is violated.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Run a recipe end to end: distill, export, check, evaluate, profile, report."""
@@ -47,7 +57,9 @@ def compress(
     from edgekd.recipe.load import load_recipe
 
     r = load_recipe(recipe, set_ or [])
-    result = run_compress(r, out_dir=out, resume=resume, reporter=NullReporter() if quiet else RichReporter())
+    result = run_compress(
+        r, out_dir=out, resume=resume, reporter=NullReporter() if quiet else RichReporter()
+    )
     from edgekd.report.summary import print_summary
 
     print_summary(result.run_dir, result.report, result.manifest)
@@ -63,7 +75,9 @@ def compress(
 
 @app.command()
 def init(
-    path: Annotated[Path, typer.Argument(help="Where to write the starter recipe.")] = Path("recipe.yaml"),
+    path: Annotated[Path, typer.Argument(help="Where to write the starter recipe.")] = Path(
+        "recipe.yaml"
+    ),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter recipe (the built-in defaults)."""
@@ -121,7 +135,9 @@ def main(argv: list[str] | None = None) -> Any:
             return _exit(1)
         if debug:
             raise
-        typer.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+        typer.echo(
+            f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True
+        )
         return _exit(1)
     return _exit(0)
 

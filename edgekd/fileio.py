@@ -47,7 +47,7 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     )
 
 
-def atomic_save(path: str | Path, save: Callable[[Path], None]) -> None:
+def atomic_save(path: str | Path, save: Callable[[Path], object]) -> None:
     """Run ``save(tmp_path)`` (e.g. ``torch.save``, an exporter) and rename on success."""
     with atomic_path(path) as tmp:
         save(tmp)

@@ -48,6 +48,12 @@ def cli(capsys: pytest.CaptureFixture[str]):
 
 # Recipe overrides that make an end-to-end run take seconds.
 FAST = [
-    "--set", "teacher.fit.epochs=3", "--set", "distill.epochs=3",
-    "--set", "teacher.width=8", "--set", "targets.measure=false",
+    "--set",
+    "teacher.fit.epochs=3",
+    "--set",
+    "distill.epochs=3",
+    "--set",
+    "teacher.width=8",
+    "--set",
+    "targets.measure=false",
 ]

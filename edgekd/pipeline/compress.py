@@ -73,12 +73,15 @@ def compress(
         run = RunDir.latest_unfinished(out, recipe.output.name, config_hash(recipe_json))
         if run is None:
             raise UsageError(
-                f"--resume: no unfinished run of {recipe.output.name!r} with this recipe under {out}"
+                f"--resume: no unfinished run of {recipe.output.name!r} "
+                f"with this recipe under {out}"
             )
         reporter.log(f"resuming {run.path}")
     else:
         run = RunDir.create(out, recipe.output.name, recipe_json)
-    ctx = Context(recipe=recipe, run=run, reporter=reporter, cache=cache_root(recipe.output.cache_dir))
+    ctx = Context(
+        recipe=recipe, run=run, reporter=reporter, cache=cache_root(recipe.output.cache_dir)
+    )
     run.manifest["status"] = "running"
     for name, fn in plan(recipe):
         if name in RESUMABLE and run.stage_done(name):

@@ -22,7 +22,16 @@ from edgekd.fileio import atomic_write_json, sha256_bytes, sha256_file
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = 1
-LIBRARIES = ("edgekd", "torch", "numpy", "scikit-learn", "onnx", "onnxruntime", "ai-edge-litert", "litert-torch")
+LIBRARIES = (
+    "edgekd",
+    "torch",
+    "numpy",
+    "scikit-learn",
+    "onnx",
+    "onnxruntime",
+    "ai-edge-litert",
+    "litert-torch",
+)
 
 
 def library_versions() -> dict[str, str | None]:
@@ -103,13 +112,18 @@ class RunDir:
     @classmethod
     def latest_unfinished(cls, out_dir: Path, name: str, chash: str) -> RunDir | None:
         """The newest run of this recipe (same config hash) that did not complete."""
-        candidates = sorted(Path(out_dir).glob(f"{name}-*/{MANIFEST}"), key=lambda p: p.stat().st_mtime)
+        candidates = sorted(
+            Path(out_dir).glob(f"{name}-*/{MANIFEST}"), key=lambda p: p.stat().st_mtime
+        )
         for mpath in reversed(candidates):
             try:
                 run = cls.open(mpath.parent)
             except UsageError:
                 continue
-            if run.manifest.get("config_hash") == chash and run.manifest.get("status") != "complete":
+            if (
+                run.manifest.get("config_hash") == chash
+                and run.manifest.get("status") != "complete"
+            ):
                 return run
         return None
 
@@ -118,7 +132,9 @@ class RunDir:
         self.manifest["files"] = {
             str(p.relative_to(self.path)): sha256_file(p)
             for p in sorted(self.path.rglob("*"))
-            if p.is_file() and p.name != MANIFEST and not p.name.endswith(".part")
+            if p.is_file()
+            and p.name != MANIFEST
+            and not p.name.endswith(".part")
             and "checkpoints" not in p.parts
         }
         atomic_write_json(self.path / MANIFEST, self.manifest)

@@ -8,8 +8,9 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
-from edgekd.artifact import Artifact
+from edgekd.artifact import Artifact, Format
 from edgekd.data.loaders import load_data
 from edgekd.distill.config import TrainConfig
 from edgekd.errors import ParityError, RecipeError
@@ -53,14 +54,22 @@ def stage_teacher(ctx: Context) -> None:
     assert teacher.path is not None
     rel = Path("teacher") / teacher.path.name
     (ctx.run.path / "teacher").mkdir(exist_ok=True)
-    atomic_save(ctx.run.path / rel, lambda tmp: shutil.copyfile(teacher.path, tmp))  # type: ignore[arg-type]
-    fmt = {"onnx": "onnx", "sklearn": "sklearn"}.get(teacher.kind, "torch")
+    source_path = teacher.path
+    atomic_save(ctx.run.path / rel, lambda tmp: shutil.copyfile(source_path, tmp))
+    fmt: Format = (
+        "onnx" if teacher.kind == "onnx" else "sklearn" if teacher.kind == "sklearn" else "torch"
+    )
     art = Artifact(
-        id="teacher", role="teacher", stage="teacher", format=fmt, precision="fp32",  # type: ignore[arg-type]
-        path=str(rel), params=teacher.params,
+        id="teacher",
+        role="teacher",
+        stage="teacher",
+        format=fmt,
+        precision="fp32",
+        path=str(rel),
+        params=teacher.params,
         extra={"source": source, "kind": teacher.kind, "cache_hit": hit},
     )
-    if teacher.module is not None and hasattr(teacher.module, "modules"):
+    if isinstance(teacher.module, nn.Module):
         from edgekd.models.zoo import torch_macs
 
         try:
@@ -78,7 +87,9 @@ def stage_teacher_outputs(ctx: Context) -> None:
     assert ctx.teacher is not None
     total = len(data.train) + len(data.val) + len(data.test)
     task = ctx.reporter.task("teacher outputs (cache)", total)
-    logits, hit = teacher_outputs(ctx.teacher, data, ctx.cache, progress=lambda d, n: task.update(d))
+    logits, hit = teacher_outputs(
+        ctx.teacher, data, ctx.cache, progress=lambda d, n: task.update(d)
+    )
     task.update(total, "cache hit" if hit else "cached")
     task.close()
     ctx.teacher_logits = logits
@@ -108,7 +119,9 @@ def _train_student(ctx: Context, artifact_id: str, distilled: bool) -> None:
     train_cfg = TrainConfig(**{k: getattr(r.distill, k) for k in TrainConfig.model_fields})
     alpha = r.distill.alpha
     if distilled and data.train.y is None and alpha > 0:
-        ctx.reporter.log("[yellow]warning:[/] training data is unlabeled: distill.alpha forced to 0")
+        ctx.reporter.log(
+            "[yellow]warning:[/] training data is unlabeled: distill.alpha forced to 0"
+        )
         alpha = 0.0
     if not distilled and data.train.y is None:
         raise RecipeError("distill.baseline: a from-scratch baseline needs labels; set it to false")
@@ -117,7 +130,10 @@ def _train_student(ctx: Context, artifact_id: str, distilled: bool) -> None:
     ckpt_dir.mkdir(exist_ok=True)
     task = ctx.reporter.task("distill student" if distilled else "train baseline", train_cfg.epochs)
     hist = fit(
-        model, data.train, data.val, train_cfg,
+        model,
+        data.train,
+        data.val,
+        train_cfg,
         loss=loss,
         teacher_logits=ctx.teacher_logits["train"] if distilled else None,
         checkpoint=ckpt_dir / f"{artifact_id}.pt",
@@ -128,9 +144,15 @@ def _train_student(ctx: Context, artifact_id: str, distilled: bool) -> None:
     atomic_save(weights, lambda tmp: save_file(state, str(tmp)))
     ctx.models[artifact_id] = model.eval()
     art = Artifact(
-        id=artifact_id, role="student" if distilled else "baseline", stage="distill" if distilled else "baseline",
-        format="torch", precision="fp32", path=weights.name, parent="teacher" if distilled else None,
-        params=count_params(model), macs=torch_macs(model, data.input_shape),
+        id=artifact_id,
+        role="student" if distilled else "baseline",
+        stage="distill" if distilled else "baseline",
+        format="torch",
+        precision="fp32",
+        path=weights.name,
+        parent="teacher" if distilled else None,
+        params=count_params(model),
+        macs=torch_macs(model, data.input_shape),
         extra={"arch": s.arch, "width": s.width, "depth": s.depth, "history": hist.to_dict()},
     )
     ctx.run.put_artifact(art.stamp(ctx.run.path))
@@ -158,10 +180,22 @@ def stage_export_onnx(ctx: Context) -> None:
         batch += 1  # parity must use a batch size the export did not see
     report = check_onnx_parity(model, path, data.val.x[:batch], r.export.atol, r.export.rtol)
     art = Artifact(
-        id="student-onnx", role="student", stage="export", format="onnx", precision="fp32",
-        path=path.name, parent=parent.id, params=parent.params, macs=parent.macs,
-        parity={"status": report.status, "max_abs_diff": report.max_abs_diff,
-                "atol": report.atol, "rtol": report.rtol, "batch_size": report.batch_size},
+        id="student-onnx",
+        role="student",
+        stage="export",
+        format="onnx",
+        precision="fp32",
+        path=path.name,
+        parent=parent.id,
+        params=parent.params,
+        macs=parent.macs,
+        parity={
+            "status": report.status,
+            "max_abs_diff": report.max_abs_diff,
+            "atol": report.atol,
+            "rtol": report.rtol,
+            "batch_size": report.batch_size,
+        },
         status="ok" if report.status == "pass" else "failed",
     )
     ctx.run.put_artifact(art.stamp(ctx.run.path))

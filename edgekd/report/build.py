@@ -8,8 +8,22 @@ from edgekd.fileio import atomic_write_json, atomic_write_text
 from edgekd.pipeline.rundir import RunDir
 
 REPORT_SCHEMA = 1
-ARTIFACT_KEYS = ("id", "role", "stage", "format", "precision", "path", "parent", "sha256",
-                 "params", "file_bytes", "macs", "metrics", "parity", "status")
+ARTIFACT_KEYS = (
+    "id",
+    "role",
+    "stage",
+    "format",
+    "precision",
+    "path",
+    "parent",
+    "sha256",
+    "params",
+    "file_bytes",
+    "macs",
+    "metrics",
+    "parity",
+    "status",
+)
 
 
 def build_report(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -50,39 +64,99 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return str(v)
 
 
+def _row(cells: list[Any]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     lines = [f"# edgekd run: {report.get('name')}", "", f"Status: **{report.get('status')}**", ""]
-    lines += [
-        "| artifact | role | format | precision | params | file bytes | MACs | accuracy | macro-F1 | agreement | parity |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for a in report["artifacts"]:
         m = a.get("metrics") or {}
-        parity = a.get("parity") or {}
-        lines.append(
-            f"| {a['id']} | {a['role']} | {a['format']} | {a['precision']} | {_fmt(a.get('params'))} "
-            f"| {_fmt(a.get('file_bytes'))} | {_fmt(a.get('macs'))} | {_fmt(m.get('accuracy'), True)} "
-            f"| {_fmt(m.get('macro_f1'))} | {_fmt(m.get('agreement'), True)} "
-            f"| {parity.get('status', '–')} |"
+        rows.append(
+            [
+                a["id"],
+                a["role"],
+                a["format"],
+                a["precision"],
+                _fmt(a.get("params")),
+                _fmt(a.get("file_bytes")),
+                _fmt(a.get("macs")),
+                _fmt(m.get("accuracy"), True),
+                _fmt(m.get("macro_f1")),
+                _fmt(m.get("agreement"), True),
+                (a.get("parity") or {}).get("status", "–"),
+            ]
         )
-    profiles = report.get("profiles") or []
-    if profiles:
-        lines += ["", "## Profiles", "", "| artifact | target | runtime | latency ms (p50) | band | RAM bytes | flash bytes | verdict |", "|---|---|---|---|---|---|---|---|"]
-        for p in profiles:
-            host = p.get("host") or {}
-            lat = (host.get("latency_ms") or {})
-            if lat:
-                lines.append(
-                    f"| {p['artifact']} | host | – | {_fmt(lat.get('p50'))} | p90 {_fmt(lat.get('p90'))} "
-                    f"| {_fmt(host.get('peak_rss_bytes'))} | – | – |"
-                )
-            for t in p.get("targets", []):
-                pr = t.get("predicted") or {}
-                lines.append(
-                    f"| {p['artifact']} | {t['name']} | {t['runtime']} | {_fmt(pr.get('latency_ms'))} "
-                    f"| {_fmt(pr.get('latency_ms_low'))}–{_fmt(pr.get('latency_ms_high'))} "
-                    f"| {_fmt(pr.get('peak_ram_bytes'))} | {_fmt(pr.get('flash_bytes'))} | {t['verdict']} |"
-                )
-    lines += ["", "## Stage timings", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in (report.get("stages") or {}).items()]
+    lines += _table(
+        [
+            "artifact",
+            "role",
+            "format",
+            "precision",
+            "params",
+            "file bytes",
+            "MACs",
+            "accuracy",
+            "macro-F1",
+            "agreement",
+            "parity",
+        ],
+        rows,
+    )
+    prow = []
+    for p in report.get("profiles") or []:
+        host = p.get("host") or {}
+        lat = host.get("latency_ms") or {}
+        if lat:
+            prow.append(
+                [
+                    p["artifact"],
+                    "host",
+                    "–",
+                    _fmt(lat.get("p50")),
+                    f"p90 {_fmt(lat.get('p90'))}",
+                    _fmt(host.get("peak_rss_bytes")),
+                    "–",
+                    "–",
+                ]
+            )
+        for t in p.get("targets", []):
+            pr = t.get("predicted") or {}
+            band = f"{_fmt(pr.get('latency_ms_low'))}–{_fmt(pr.get('latency_ms_high'))}"
+            prow.append(
+                [
+                    p["artifact"],
+                    t["name"],
+                    t["runtime"],
+                    _fmt(pr.get("latency_ms")),
+                    band,
+                    _fmt(pr.get("peak_ram_bytes")),
+                    _fmt(pr.get("flash_bytes")),
+                    t["verdict"],
+                ]
+            )
+    if prow:
+        lines += ["", "## Profiles", ""]
+        lines += _table(
+            [
+                "artifact",
+                "target",
+                "runtime",
+                "latency ms (p50)",
+                "band",
+                "RAM bytes",
+                "flash bytes",
+                "verdict",
+            ],
+            prow,
+        )
+    lines += ["", "## Stage timings", ""]
+    lines += _table(
+        ["stage", "seconds"], [[k, _fmt(v)] for k, v in (report.get("stages") or {}).items()]
+    )
     return "\n".join(lines) + "\n"

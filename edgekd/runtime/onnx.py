@@ -20,7 +20,9 @@ def check_onnx_file(path: str | Path) -> None:
         onnx.checker.check_model(model)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(f"{p}: not a valid ONNX model (corrupt or truncated?): {first}") from None
+        raise ModelFileError(
+            f"{p}: not a valid ONNX model (corrupt or truncated?): {first}"
+        ) from None
 
 
 class OnnxRunner:

@@ -74,5 +74,10 @@ def teacher_outputs(
                 progress(done, total)
         out[s] = np.concatenate(parts).astype(np.float32)
     path = outputs_path(root, teacher.identity, data.hash)
-    atomic_save(path, lambda tmp: np.savez(open(tmp, "wb"), **out))
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npz"
+            np.savez(f, train=out["train"], val=out["val"], test=out["test"])
+
+    atomic_save(path, save)
     return out, False

@@ -89,7 +89,9 @@ def _with_raw_inputs(teacher: Teacher, data: DataSplits) -> Teacher:
     std = np.asarray(data.preprocess["std"], np.float32)
     inner = teacher.predict_fn
     teacher.predict_fn = lambda x: inner((x * std + mean).astype(np.float32))
-    teacher.identity = sha256_bytes(teacher.identity.encode(), b"raw", mean.tobytes(), std.tobytes())
+    teacher.identity = sha256_bytes(
+        teacher.identity.encode(), b"raw", mean.tobytes(), std.tobytes()
+    )
     return teacher
 
 
@@ -118,7 +120,9 @@ def _load_safetensors(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teach
     try:
         state = load_file(str(path))
     except Exception as exc:
-        raise ModelFileError(f"{path}: not a readable safetensors file (truncated?): {exc}") from None
+        raise ModelFileError(
+            f"{path}: not a readable safetensors file (truncated?): {exc}"
+        ) from None
     model = build_model(cfg.arch, data.input_shape, data.num_classes, cfg.width, cfg.depth)
     try:
         model.load_state_dict(state)
@@ -128,7 +132,9 @@ def _load_safetensors(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teach
             f"{path}: does not match zoo arch {cfg.arch!r} width={cfg.width} depth={cfg.depth} "
             f"for {data.num_classes} classes ({first}); set teacher.arch/width/depth"
         ) from None
-    identity = sha256_bytes(sha256_file(path).encode(), f"{cfg.arch}/{cfg.width}/{cfg.depth}".encode())
+    identity = sha256_bytes(
+        sha256_file(path).encode(), f"{cfg.arch}/{cfg.width}/{cfg.depth}".encode()
+    )
     return torch_teacher(model, "safetensors", identity, path)
 
 

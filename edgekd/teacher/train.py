@@ -16,7 +16,11 @@ from edgekd.teacher.load import Teacher, torch_teacher
 
 def trained_teacher_path(root: Path, cfg: TeacherConfig, data: DataSplits) -> Path:
     spec = json.dumps(
-        {k: v for k, v in cfg.model_dump(mode="json").items() if k in ("arch", "width", "depth", "fit")},
+        {
+            k: v
+            for k, v in cfg.model_dump(mode="json").items()
+            if k in ("arch", "width", "depth", "fit")
+        },
         sort_keys=True,
     )
     key = sha256_bytes(spec.encode(), data.hash.encode())[:32]
@@ -42,7 +46,9 @@ def train_or_load_teacher(
             hit = False  # an unreadable cache entry is retrained, never trusted
     if not hit:
         if data.train.y is None:
-            raise RecipeError("teacher.train: training a teacher needs labels; data.unlabeled is true")
+            raise RecipeError(
+                "teacher.train: training a teacher needs labels; data.unlabeled is true"
+            )
         fit(model, data.train, data.val, cfg.fit, progress=progress)
         state = {k: v.contiguous() for k, v in model.state_dict().items()}
         atomic_save(path, lambda tmp: save_file(state, str(tmp)))

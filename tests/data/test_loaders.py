@@ -29,7 +29,10 @@ def test_npz_and_csv_files(tmp_path):
     np.savez(tmp_path / "d.npz", x=x, y=y)
     d = load_data(DataConfig(source="npz", path=tmp_path / "d.npz"))
     assert d.input_shape == (5,) and d.num_classes == 3
-    rows = ["f1,f2,species"] + [f"{a:.3f},{b:.3f},{'cat' if k else 'dog'}" for (a, b), k in zip(x[:, :2], y % 2)]
+    rows = ["f1,f2,species"] + [
+        f"{a:.3f},{b:.3f},{'cat' if k else 'dog'}"
+        for (a, b), k in zip(x[:, :2], y % 2, strict=True)
+    ]
     (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
     c = load_data(DataConfig(source="csv", path=tmp_path / "d.csv", label_column="species"))
     assert c.input_shape == (2,) and c.class_names == ["cat", "dog"]

@@ -8,15 +8,23 @@ from edgekd.distill.losses import KDLoss, divergence
 @pytest.fixture
 def logits():
     g = torch.Generator().manual_seed(0)
-    return torch.randn(6, 5, generator=g), torch.randn(6, 5, generator=g), torch.tensor([0, 1, 2, 3, 4, 0])
+    return (
+        torch.randn(6, 5, generator=g),
+        torch.randn(6, 5, generator=g),
+        torch.tensor([0, 1, 2, 3, 4, 0]),
+    )
 
 
 def test_forward_kl_matches_torch_kl_div_golden(logits):
     s, t, _ = logits
     ours = divergence("kl", t, s, 4.0)
-    ref = F.kl_div(F.log_softmax(s / 4, 1), F.log_softmax(t / 4, 1), reduction="batchmean", log_target=True)
+    ref = F.kl_div(
+        F.log_softmax(s / 4, 1), F.log_softmax(t / 4, 1), reduction="batchmean", log_target=True
+    )
     assert torch.allclose(ours, ref, atol=1e-6)
-    assert round(float(ours), 6) == pytest.approx(0.052401, abs=2e-6)  # golden, seed 0 (agrees with F.kl_div above)
+    assert round(float(ours), 6) == pytest.approx(
+        0.052401, abs=2e-6
+    )  # golden, seed 0 (agrees with F.kl_div above)
 
 
 def test_reverse_kl_swaps_arguments(logits):

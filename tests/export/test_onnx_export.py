@@ -33,7 +33,9 @@ def test_parity_failure_names_output_diff_and_tolerance(tmp_path, model):
         model.classifier.bias += 0.5
     report = check_onnx_parity(model, path, x, atol=1e-4, rtol=1e-3)
     assert report.status == "fail" and report.max_abs_diff == pytest.approx(0.5, abs=1e-3)
-    with pytest.raises(ParityError, match=r"output 'logits': max abs diff 0.5 exceeds atol=0.0001, rtol=0.001") as e:
+    with pytest.raises(
+        ParityError, match=r"output 'logits': max abs diff 0.5 exceeds atol=0.0001, rtol=0.001"
+    ) as e:
         raise_on_failure(report, "m.onnx")
     assert e.value.exit_code == 1
 
@@ -51,4 +53,6 @@ def test_top1_agreement_gate_for_int8():
     cand = {"y": np.eye(4)[[0, 1, 2, 0]] + 0.2}
     assert compare_outputs(ref, cand, 0, 0, min_top1_agreement=0.75).status == "pass"
     failed = compare_outputs(ref, cand, 0, 0, min_top1_agreement=0.9)
-    assert failed.status == "fail" and "top-1 agreement 0.7500 < required 0.9000" in failed.failures[0]
+    assert (
+        failed.status == "fail" and "top-1 agreement 0.7500 < required 0.9000" in failed.failures[0]
+    )

@@ -25,7 +25,15 @@ def test_compress_writes_a_whole_run_directory(cli, tmp_path):
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert manifest["versions"]["torch"].startswith("2.13")
-    for stage in ("data", "teacher", "teacher_outputs", "distill", "baseline", "export_onnx", "evaluate"):
+    for stage in (
+        "data",
+        "teacher",
+        "teacher_outputs",
+        "distill",
+        "baseline",
+        "export_onnx",
+        "evaluate",
+    ):
         assert manifest["stages"][stage]["status"] == "done"
         assert manifest["stages"][stage]["seconds"] >= 0
     report = json.loads((run / "report.json").read_text())
@@ -39,15 +47,27 @@ def test_compress_writes_a_whole_run_directory(cli, tmp_path):
         assert (run / a["path"]).is_file()
         assert manifest["files"][a["path"]] == a["sha256"]
     # the ONNX file's accuracy was measured by onnxruntime and matches its torch parent
-    assert onnx_art["metrics"]["accuracy"] == pytest.approx(ids["student"]["metrics"]["accuracy"], abs=0.01)
+    assert onnx_art["metrics"]["accuracy"] == pytest.approx(
+        ids["student"]["metrics"]["accuracy"], abs=0.01
+    )
     assert "| student-onnx |" in (run / "report.md").read_text()
     assert not list(run.rglob("*.part"))
 
 
 @pytest.mark.slow
 def test_parity_failure_exits_1_and_marks_the_artifact_failed(cli, tmp_path):
-    r = cli("compress", "--out", str(tmp_path), "--quiet", *FAST, *NO_TARGETS,
-            "--set", "export.atol=0", "--set", "export.rtol=0")
+    r = cli(
+        "compress",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+        *FAST,
+        *NO_TARGETS,
+        "--set",
+        "export.atol=0",
+        "--set",
+        "export.rtol=0",
+    )
     assert r.exit_code == 1
     assert "parity check failed for student.onnx" in r.stderr and "max abs diff" in r.stderr
     assert "Traceback" not in r.stderr
@@ -67,9 +87,18 @@ def test_bad_inputs_exit_2_with_one_message(cli, tmp_path):
         (["compress", str(tmp_path / "bad.yaml")], "YAML syntax error at line 3"),
         (["compress", str(tmp_path / "unknown.yaml")], "distill.temprature: unknown key"),
         (["compress", str(tmp_path / "type.yaml")], "distill.epochs: got 'lots'"),
-        (["compress", "--set", "teacher.path=" + str(tmp_path / "t.onnx")], "teacher.path: file not found"),
-        (["compress", "--set", "data.source=csv", "--set", f"data.path={tmp_path}/d.csv"], "data.path: file not found"),
-        (["compress", "--out", str(tmp_path / "file" / "runs"), *FAST], "output.dir: cannot write run directory"),
+        (
+            ["compress", "--set", "teacher.path=" + str(tmp_path / "t.onnx")],
+            "teacher.path: file not found",
+        ),
+        (
+            ["compress", "--set", "data.source=csv", "--set", f"data.path={tmp_path}/d.csv"],
+            "data.path: file not found",
+        ),
+        (
+            ["compress", "--out", str(tmp_path / "file" / "runs"), *FAST],
+            "output.dir: cannot write run directory",
+        ),
     ]
     for args, needle in cases:
         r = cli(*args)
@@ -90,7 +119,8 @@ def test_init_writes_a_starter_recipe_that_compress_accepts(cli, tmp_path):
 def test_help_imports_no_heavy_backend():
     code = (
         "import sys; from edgekd.cli import main; import os; os.environ['EDGEKD_NO_EXIT']='1';"
-        "main(['--help']); heavy=[m for m in ('torch','tensorflow','onnxruntime','onnx') if m in sys.modules];"
+        "main(['--help']); "
+        "heavy=[m for m in ('torch','tensorflow','onnxruntime','onnx') if m in sys.modules];"
         "assert not heavy, heavy"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from edgekd.errors import RecipeError
 from edgekd.recipe.load import default_recipe_text, load_recipe
@@ -18,7 +19,10 @@ def test_builtin_recipe_equals_schema_defaults():
 
 
 def test_set_overrides_nested_fields_with_yaml_values(tmp_path):
-    r = load_recipe(write(tmp_path, "distill: {temperature: 2}\n"), ["distill.temperature=6", "export.formats=[onnx]"])
+    r = load_recipe(
+        write(tmp_path, "distill: {temperature: 2}\n"),
+        ["distill.temperature=6", "export.formats=[onnx]"],
+    )
     assert r.distill.temperature == 6.0
     assert r.export.formats == ["onnx"]
 
@@ -30,7 +34,7 @@ def test_relative_paths_resolve_against_the_recipe_file(tmp_path):
 
 def test_recipe_is_frozen():
     r = Recipe()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         r.distill.temperature = 3  # type: ignore[misc]
 
 
@@ -38,13 +42,28 @@ def test_recipe_is_frozen():
     ("text", "needle"),
     [
         ("distill: {temprature: 4}\n", "distill.temprature: unknown key"),
-        ("distill: {temperature: 0}\n", "distill.temperature: got 0; input should be greater than 0"),
+        (
+            "distill: {temperature: 0}\n",
+            "distill.temperature: got 0; input should be greater than 0",
+        ),
         ("distill: {temperature: -1}\n", "distill.temperature: got -1"),
-        ("distill: {alpha: 1.5}\n", "distill.alpha: got 1.5; input should be less than or equal to 1"),
+        (
+            "distill: {alpha: 1.5}\n",
+            "distill.alpha: got 1.5; input should be less than or equal to 1",
+        ),
         ("distill: {alpha: -0.1}\n", "distill.alpha: got -0.1"),
-        ("distill: {epochs: 0}\n", "distill.epochs: got 0; input should be greater than or equal to 1"),
-        ("distill: {epochs: many}\n", "distill.epochs: got 'many'; input should be a valid integer"),
-        ("distill: {divergence: l2}\n", "distill.divergence: got 'l2'; expected one of 'kl', 'reverse_kl' or 'jsd'"),
+        (
+            "distill: {epochs: 0}\n",
+            "distill.epochs: got 0; input should be greater than or equal to 1",
+        ),
+        (
+            "distill: {epochs: many}\n",
+            "distill.epochs: got 'many'; input should be a valid integer",
+        ),
+        (
+            "distill: {divergence: l2}\n",
+            "distill.divergence: got 'l2'; expected one of 'kl', 'reverse_kl' or 'jsd'",
+        ),
         ("bogus: 1\n", "bogus: unknown key"),
     ],
 )

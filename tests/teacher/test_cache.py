@@ -11,8 +11,15 @@ from edgekd.teacher import load as teacher_load
 def fast_recipe(tmp_path):
     return load_recipe(
         None,
-        [f"output.cache_dir={tmp_path / 'cache'}", "teacher.fit.epochs=2", "teacher.width=4",
-         "distill.epochs=1", "distill.baseline=false", "targets.measure=false", "targets.names=[]"],
+        [
+            f"output.cache_dir={tmp_path / 'cache'}",
+            "teacher.fit.epochs=2",
+            "teacher.width=4",
+            "distill.epochs=1",
+            "distill.baseline=false",
+            "targets.measure=false",
+            "targets.names=[]",
+        ],
     )
 
 

@@ -36,11 +36,17 @@ def test_every_torch_and_onnx_source_gives_the_same_logits(tmp_path, digits, net
     x = digits.val.x[:5]
     with torch.no_grad():
         ref = net(torch.from_numpy(x)).numpy()
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "t.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "t.safetensors")
+    )
     torch.jit.save(torch.jit.trace(net, torch.from_numpy(x)), str(tmp_path / "t.pt"))
     torch.export.save(torch.export.export(net, (torch.from_numpy(x),)), str(tmp_path / "t.pt2"))
     export_onnx(net, x[:1], tmp_path / "t.onnx")
-    for name, kind in [("t.safetensors", "safetensors"), ("t.pt", "torchscript"), ("t.onnx", "onnx")]:
+    for name, kind in [
+        ("t.safetensors", "safetensors"),
+        ("t.pt", "torchscript"),
+        ("t.onnx", "onnx"),
+    ]:
         t = load_teacher_file(cfg(tmp_path / name), digits)
         assert t.kind == kind
         np.testing.assert_allclose(t.predict(x), ref, atol=1e-4)
@@ -53,7 +59,9 @@ def test_sklearn_teacher_from_skops_on_raw_features(tmp_path, digits):
     import skops.io as sio
     from sklearn.linear_model import LogisticRegression
 
-    raw = digits.train.x * np.asarray(digits.preprocess["std"]) + np.asarray(digits.preprocess["mean"])
+    raw = digits.train.x * np.asarray(digits.preprocess["std"]) + np.asarray(
+        digits.preprocess["mean"]
+    )
     est = LogisticRegression(max_iter=300).fit(raw.reshape(len(raw), -1), digits.train.y)
     sio.dump(est, tmp_path / "t.skops")
     t = load_teacher_file(TeacherConfig(path=tmp_path / "t.skops"), digits)  # input: raw (default)
@@ -102,7 +110,11 @@ def test_missing_teacher_file(tmp_path, digits):
 
 
 def test_safetensors_with_the_wrong_arch_is_explained(tmp_path, digits, net):
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "t.safetensors"))
-    wrong = TeacherConfig(path=tmp_path / "t.safetensors", arch="cnn", width=16, depth=2, input="normalized")
+    save_file(
+        {k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "t.safetensors")
+    )
+    wrong = TeacherConfig(
+        path=tmp_path / "t.safetensors", arch="cnn", width=16, depth=2, input="normalized"
+    )
     with pytest.raises(ModelFileError, match="does not match zoo arch 'cnn' width=16"):
         load_teacher_file(wrong, digits)
