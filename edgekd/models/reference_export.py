@@ -26,11 +26,11 @@ def cache_dir() -> Path:
 
 def reference_onnx(name: str, int8: bool = False, directory: str | Path | None = None) -> Path:
     """Path of the cached ONNX export of reference model ``name`` (built on first use)."""
-    from edgekd.models.reference import build_reference  # validates the name
-
     d = Path(directory) if directory else cache_dir()
     fp32 = d / f"{name}.{CACHE_VERSION}.onnx"
-    if not fp32.is_file():
+    if not fp32.is_file():  # torch only loads when the export is not cached yet
+        from edgekd.models.reference import build_reference  # validates the name
+
         model, shape = build_reference(name)
         atomic_save(fp32, lambda tmp: _export(model, shape, tmp))
     if not int8:
