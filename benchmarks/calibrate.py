@@ -64,9 +64,19 @@ def main(argv: list[str] | None = None) -> int:
         cal.write_factors(a.runtimes, fitted, bands)
         print(f"wrote {a.runtimes}")
     if a.json:
-        atomic_write_json(a.json, {"csv": str(a.csv), "factors": report, "rows": res, "stats": st,
-                                   "bands": bands, "seconds": round(time.perf_counter() - t0, 2),
-                                   "log_rmse": math.sqrt(sum(math.log(1 + e["error_pct"] / 100) ** 2 for e in res) / len(res))})  # fmt: skip
+        log_rmse = math.sqrt(sum(math.log(1 + e["error_pct"] / 100) ** 2 for e in res) / len(res))
+        atomic_write_json(
+            a.json,
+            {
+                "csv": str(a.csv),
+                "factors": report,
+                "rows": res,
+                "stats": st,
+                "log_rmse": log_rmse,
+                "bands": bands,
+                "seconds": round(time.perf_counter() - t0, 2),
+            },
+        )
     return 0
 
 

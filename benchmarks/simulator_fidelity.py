@@ -50,12 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     summaries = cal.summaries_for(rows)
     shipped = load_runtimes()  # factors as calibrated and shipped in targets/runtimes.yaml
     out: dict = {"csv": str(a.csv), "quick": a.quick}
-    out["shipped"] = _section("shipped factors (targets/runtimes.yaml)",
-                              cal.evaluate(shipped, rows, summaries), COLS + ["published_mj", "predicted_mj"])  # fmt: skip
+    shipped_rows = cal.evaluate(shipped, rows, summaries)
+    energy_cols = [*COLS, "published_mj", "predicted_mj"]
+    out["shipped"] = _section("shipped factors (targets/runtimes.yaml)", shipped_rows, energy_cols)
     fitted = cal.fit_all(shipped, rows, summaries)
-    out["in_sample"] = _section(
-        "refit on these rows (in-sample)", cal.evaluate(fitted, rows, summaries), COLS
-    )
+    in_sample = cal.evaluate(fitted, rows, summaries)
+    out["in_sample"] = _section("refit on these rows (in-sample)", in_sample, COLS)
     lodo = cal.held_out(shipped, rows, summaries, "device")
     out["leave_one_device_out"] = _section("leave-one-device-out", lodo, ["held_out", *COLS])
     if not a.quick:

@@ -98,9 +98,11 @@ def _print_report(report: dict[str, Any]) -> None:
     host = report["host"]
     if host and host["latency_ms"]["p50"] is not None:
         lat = host["latency_ms"]
+        rss = _mb(host["peak_rss_bytes"])
         console.print(
-            f"host ({host.get('runtime', '')}, {host['threads']} threads): p50 {lat['p50']:.3f} ms, "
-            f"p90 {lat['p90']:.3f} ms, p99 {lat['p99']:.3f} ms, peak RSS {_mb(host['peak_rss_bytes'])}"
+            f"host ({host.get('runtime', '')}, {host['threads']} threads): "
+            f"p50 {lat['p50']:.3f} ms, p90 {lat['p90']:.3f} ms, p99 {lat['p99']:.3f} ms, "
+            f"peak RSS {rss}"
         )
     elif host:
         console.print(f"host measurement failed: {host.get('error')}")
@@ -116,18 +118,11 @@ def _print_report(report: dict[str, Any]) -> None:
         )  # fmt: skip
         energy = "-" if p["energy_mj"] is None else f"{p['energy_mj']:.3g}"
         why = [v["key"] for v in t["violations"]] + t.get("unsupported", [])
-        verdict = f"[{colors[t['verdict']]}]{t['verdict']}[/]" + (
-            f": {'; '.join(why)}" if why else ""
-        )
-        table.add_row(
-            t["name"],
-            t["runtime"],
-            lat,
-            _mb(p["peak_ram_bytes"]),
-            _mb(p["flash_bytes"]),
-            energy,
-            verdict,
-        )
+        verdict = f"[{colors[t['verdict']]}]{t['verdict']}[/]"
+        if why:
+            verdict += ": " + "; ".join(why)
+        ram, flash = _mb(p["peak_ram_bytes"]), _mb(p["flash_bytes"])
+        table.add_row(t["name"], t["runtime"], lat, ram, flash, energy, verdict)
     console.print(table)
 
 
