@@ -109,21 +109,23 @@ def _print_report(report: dict[str, Any]) -> None:
     table = Table(title="simulated targets")
     for col in ("target", "runtime", "latency ms (band)", "peak RAM", "flash", "energy mJ"):
         table.add_column(col, no_wrap=True)
-    table.add_column("verdict")
+    table.add_column("verdict", no_wrap=True, min_width=11)
     colors = {"pass": "green", "fail": "red", "unsupported": "yellow"}
+    reasons = []
     for t in report["targets"]:
         p = t["predicted"]
-        lat = "-" if p["latency_ms"] is None else (
-            f"{p['latency_ms']:.3g} ({p['latency_ms_low']:.3g}-{p['latency_ms_high']:.3g})"
-        )  # fmt: skip
+        lat = "-"
+        if p["latency_ms"] is not None:
+            lat = f"{p['latency_ms']:.3g} ({p['latency_ms_low']:.3g}-{p['latency_ms_high']:.3g})"
         energy = "-" if p["energy_mj"] is None else f"{p['energy_mj']:.3g}"
-        why = [v["key"] for v in t["violations"]] + t.get("unsupported", [])
         verdict = f"[{colors[t['verdict']]}]{t['verdict']}[/]"
-        if why:
-            verdict += ": " + "; ".join(why)
         ram, flash = _mb(p["peak_ram_bytes"]), _mb(p["flash_bytes"])
         table.add_row(t["name"], t["runtime"], lat, ram, flash, energy, verdict)
+        why = [v["message"] for v in t["violations"]] + t.get("unsupported", [])
+        reasons += [f"{t['name']}: {w}" for w in why]
     console.print(table)
+    for line in reasons:
+        console.print(line, soft_wrap=True)
 
 
 @targets_app.command("list")
