@@ -84,11 +84,22 @@ def _mb(n: float | None) -> str:
     return f"{n:.0f} B"
 
 
-def _print_report(report: dict[str, Any]) -> None:
+def _num(x: float) -> str:
+    """Three significant digits without exponents (4270, 18.7, 0.0323)."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def _console() -> Any:
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
+    return console if console.is_terminal else Console(width=140)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console = _console()
     m = report["model"]
     console.print(
         f"[bold]{m['path']}[/] {m['format']} {m['precision']}: {m['params']:,} params, "
@@ -116,8 +127,9 @@ def _print_report(report: dict[str, Any]) -> None:
         p = t["predicted"]
         lat = "-"
         if p["latency_ms"] is not None:
-            lat = f"{p['latency_ms']:.3g} ({p['latency_ms_low']:.3g}-{p['latency_ms_high']:.3g})"
-        energy = "-" if p["energy_mj"] is None else f"{p['energy_mj']:.3g}"
+            lo, mid, hi = (_num(p[k]) for k in ("latency_ms_low", "latency_ms", "latency_ms_high"))
+            lat = f"{mid} ({lo}-{hi})"
+        energy = "-" if p["energy_mj"] is None else _num(p["energy_mj"])
         verdict = f"[{colors[t['verdict']]}]{t['verdict']}[/]"
         ram, flash = _mb(p["peak_ram_bytes"]), _mb(p["flash_bytes"])
         table.add_row(t["name"], t["runtime"], lat, ram, flash, energy, verdict)
@@ -137,7 +149,6 @@ def targets_list(as_json: bool = typer.Option(False, "--json", help="Print JSON"
     if as_json:
         typer.echo(json.dumps([t.model_dump() for t in targets], indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="device targets")
@@ -149,7 +160,7 @@ def targets_list(as_json: bool = typer.Option(False, "--json", help="Print JSON"
             t.id, t.kind, t.name, cores, _mb(t.memory.ram_bytes), _mb(t.memory.flash_bytes),
             t.runtimes.default,
         )  # fmt: skip
-    Console().print(table)
+    _console().print(table)
 
 
 @targets_app.command("show")
