@@ -46,12 +46,18 @@ def main(argv: list[str] | None = None) -> int:
             bands[name] = min(3.0, cal.band_from(errs))
     report = []
     for name, rt in fitted.items():
-        for k in priors[name].fitted:
+        prior = priors[name]
+        for k in prior.fitted:
             report.append(
-                {"runtime": name, "factor": k, "prior": getattr(priors[name].efficiency, k),
-                 "fitted": getattr(rt.efficiency, k), "rows": sum(r.runtime == name for r in rows),
-                 "band": bands.get(name, priors[name].band)}
-            )  # fmt: skip
+                {
+                    "runtime": name,
+                    "factor": k,
+                    "prior": prior.priors.get(k, getattr(prior.efficiency, k)),
+                    "fitted": getattr(rt.efficiency, k),
+                    "rows": sum(r.runtime == name for r in rows),
+                    "band": bands.get(name, prior.band),
+                }
+            )
     print(cal.format_table(report, ["runtime", "factor", "prior", "fitted", "rows", "band"]))
     res = cal.evaluate(fitted, rows, summaries)
     cols = ["model", "device", "runtime", "precision", "published_ms", "predicted_ms", "error_pct"]
