@@ -121,3 +121,25 @@ def test_op_and_graph_precision_rules() -> None:
     ]
     assert graph_precision(ops) == "int8"
     assert graph_precision(ops[:1]) == "fp32"
+
+
+def test_grouped_conv_matmul_pool_macs(tmp_path: Path) -> None:
+    """Grouped conv: out * (Cin/g) * k*k; MaxPool: out * window; batched MatMul: out * K."""
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((8, 2, 3, 3)).astype(np.float32), "w")
+    m = numpy_helper.from_array(rng.standard_normal((4, 6)).astype(np.float32), "m")
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], group=2, pads=[1, 1, 1, 1], name="grouped"),
+        helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[2, 2], strides=[2, 2], name="pool"),
+        helper.make_node("MatMul", ["p", "m"], ["y"], name="mm"),
+    ]
+    g = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w, m],
+    )  # fmt: skip
+    p = tmp_path / "g.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), p)
+    by = {op.name: op for op in analyze(p).ops}
+    assert by["grouped"].macs == 8 * 8 * 8 * 2 * 9 and by["grouped"].op_class == "conv"
+    assert by["pool"].macs == 8 * 4 * 4 * 4 and by["pool"].op_class == "pool"
+    assert by["mm"].macs == (8 * 4 * 6) * 4 and by["mm"].op_class == "gemm"
