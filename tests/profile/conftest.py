@@ -106,6 +106,38 @@ def tiny_tflite(model_dir: Path) -> Path:
     return p
 
 
+@pytest.fixture(scope="session")
+def tiny_tflite_int8(model_dir: Path) -> Path:
+    """The ``tiny_tflite`` network quantized to int8 (PT2E, per-channel) by litert-torch:
+    int8 weights (108 + 720 bytes) and int32 biases (9 x 4 bytes)."""
+    litert_torch = pytest.importorskip("litert_torch")
+    from litert_torch.quantize.pt2e_quantizer import (
+        PT2EQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from litert_torch.quantize.quant_config import QuantConfig
+    try:
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    except ImportError:  # older torch keeps PT2E under torch.ao
+        from torch.ao.quantization.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(144, 5)
+    ).eval()
+    args = (torch.randn(1, 3, 8, 8),)
+    config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
+    quantizer = PT2EQuantizer().set_global(config)
+    pm = prepare_pt2e(torch.export.export(m, args).module(), quantizer)
+    pm(*args)
+    pm = convert_pt2e(pm, fold_quantize=False)
+    p = model_dir / "tiny_int8.tflite"
+    litert_torch.convert(pm, args, quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(
+        str(p)
+    )
+    return p
+
+
 @pytest.fixture(autouse=True)
 def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDGEKD_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))

@@ -78,6 +78,14 @@ def test_tflite_counts(tiny_tflite: Path) -> None:
     assert s.peak_activation_bytes > 0
 
 
+def test_tflite_int8_precision(tiny_tflite_int8: Path) -> None:
+    s = analyze(tiny_tflite_int8)
+    assert s.format == "tflite" and s.precision == "int8"
+    assert s.params == 837 and s.weight_bytes == 108 + 720 + 4 * 9
+    assert s.macs == 3888 + 720
+    assert all(op.precision == "int8" for op in s.ops if op.op_class in ("conv", "gemm"))
+
+
 def test_op_report_lists_every_runtime(topk_onnx: Path) -> None:
     rep = op_report(topk_onnx)
     assert set(rep) == {"litert", "onnxruntime", "tflm", "tflm-cmsis-nn"}
