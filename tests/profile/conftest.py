@@ -116,6 +116,7 @@ def tiny_tflite_int8(model_dir: Path) -> Path:
         get_symmetric_quantization_config,
     )
     from litert_torch.quantize.quant_config import QuantConfig
+
     try:
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     except ImportError:  # older torch keeps PT2E under torch.ao
