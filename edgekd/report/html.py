@@ -35,6 +35,7 @@ h2 { font-size: 20px; border-bottom: 1px solid #d0d7de; padding-bottom: 4px; mar
 table { border-collapse: collapse; margin: 8px 0 12px; font-size: 14px; }
 th, td { border: 1px solid #d0d7de; padding: 5px 10px; text-align: left; white-space: nowrap; }
 th { background: #f6f8fa; font-weight: 600; }
+td.wrap { white-space: normal; min-width: 320px; }
 tr:nth-child(even) td { background: #fbfcfd; }
 .pass { color: #1a7f37; font-weight: 600; }
 .fail { color: #cf222e; font-weight: 600; }
@@ -62,6 +63,8 @@ def cell(text: str) -> str:
     for mark, symbol, cls in VERDICT_CLASS:
         if mark in text:
             return f'<td class="{cls}">{escape(text.replace(mark, symbol))}</td>'
+    if len(text) > 60:  # long prose (violation causes) wraps instead of widening the table
+        return f'<td class="wrap">{escape(text)}</td>'
     return f"<td>{escape(text)}</td>"
 
 

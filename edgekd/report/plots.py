@@ -103,8 +103,9 @@ def accuracy_latency(report: dict[str, Any]) -> Any:
         ]
         for art, t in pts:
             p = t["predicted"]
-            lo = p.get("latency_ms_low") or p["latency_ms"]
-            hi = p.get("latency_ms_high") or p["latency_ms"]
+            # a band that does not contain the point (a hand-edited manifest) is clamped
+            lo = min(p.get("latency_ms_low") or p["latency_ms"], p["latency_ms"])
+            hi = max(p.get("latency_ms_high") or p["latency_ms"], p["latency_ms"])
             ax.errorbar(
                 p["latency_ms"], 100 * acc[art],
                 xerr=[[p["latency_ms"] - lo], [hi - p["latency_ms"]]],

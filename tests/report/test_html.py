@@ -27,6 +27,14 @@ def test_html_is_self_contained(run_dir: Path):
     assert len(ids) == len(set(ids)), "inline SVGs share element ids"
 
 
+def test_html_of_grown_graph_has_every_plot_and_marks(grown_manifest):
+    html = render(build_report(grown_manifest), "html")
+    assert html.count("<svg") == 4
+    assert '<td class="fail">✗ fail (latency 100.0% over)</td>' in html
+    assert '<td class="unsupported">! unsupported</td>' in html
+    assert "DynamicQuantizeLinear" in html
+
+
 def test_html_without_matplotlib_says_how_to_get_plots(grown_manifest, monkeypatch):
     import edgekd.report.plots as plots
 
