@@ -92,3 +92,7 @@ def test_targets_config_forbids_extra() -> None:
     assert cfg.strict is False and cfg.measure is True
     with pytest.raises(ValueError, match="Extra inputs"):
         TargetsConfig(names=["pixel-4"], colour="red")  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match=r"budgets\n.*unknown budget key\(s\) latency for pixel-4"):
+        TargetsConfig(budgets={"pixel-4": {"latency": 20}})
+    with pytest.raises(ValueError, match=r"runtime\n.*unknown runtime 'tvm'"):
+        TargetsConfig(runtime="tvm")
