@@ -130,6 +130,8 @@ def _target_row(
         return row
     pred = simulate(summary, target, rt, threads)
     verdict, violations, headroom = judge(pred, target, budget, rt.band, accuracy, strict)
+    if "min_accuracy" in budget and accuracy is None:
+        notes.append("min_accuracy not checked: no accuracy given")
     if reasons:
         verdict = "unsupported"
     row.update(
