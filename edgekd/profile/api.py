@@ -52,13 +52,13 @@ def profile(
             f"budget given for target(s) {', '.join(unknown)} that are not profiled "
             f"(profiled: {', '.join(names)})"
         )
-    path = resolve_model(model, int8=int8)
-    summary = analyze(path)
     overrides = budgets or {}
     resolved = [
         resolve_budget(t, overrides.get(n, overrides.get(t.id)))
         for n, t in zip(names, loaded, strict=True)
     ]
+    path = resolve_model(model, int8=int8)  # inputs are all checked before any work
+    summary = analyze(path)
     host = None
     if measure:
         from edgekd.profile.measure import measure_host

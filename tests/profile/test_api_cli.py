@@ -100,6 +100,7 @@ def test_runtime_not_on_target(tiny_onnx: Path) -> None:
         (["--budget", "pixel-4latency_ms3"], "expected NAME.KEY=VALUE"),
         (["--budget", "rpi-4.latency_ms=3"], "not profiled"),
         (["--runtime", "tvm"], "unknown runtime 'tvm'"),
+        (["--int8"], "--int8 quantizes zoo: models only"),
     ],
 )
 def test_bad_input_exit_2(tiny_onnx: Path, args: list[str], message: str) -> None:
