@@ -12,7 +12,8 @@ DEFAULT_TARGETS = ("pixel-4", "rpi-4", "nucleo-l4r5zi")  # a phone, a board, a m
 class TargetsConfig(BaseModel):
     """Which devices to profile on and against which budgets.
 
-    ``names`` are shipped target ids or paths to target YAML files; ``budgets`` overrides
+    ``names`` are shipped target ids or paths to target YAML files (empty: the defaults,
+    a phone, a board and a microcontroller); ``budgets`` overrides
     a target's default budgets per target name, e.g. ``{"pixel-4": {"latency_ms": 20}}``;
     ``strict`` compares latency and energy budgets with the high end of the prediction
     band; ``measure`` also times the model on this host.
@@ -20,7 +21,7 @@ class TargetsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    names: list[str] = Field(default_factory=lambda: list(DEFAULT_TARGETS), min_length=1)
+    names: list[str] = Field(default_factory=lambda: list(DEFAULT_TARGETS))
     runtime: str | None = None
     budgets: dict[str, dict[str, float]] = Field(default_factory=dict)
     strict: bool = False
