@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from edgekd.errors import UsageError
 from edgekd.fileio import atomic_path, atomic_save
 
 CACHE_VERSION = "v2"
@@ -99,4 +100,9 @@ def resolve_model(spec: str | Path, int8: bool = False) -> Path:
     s = str(spec)
     if s.startswith("zoo:"):
         return reference_onnx(s[4:], int8=int8)
+    if int8:
+        raise UsageError(
+            f"--int8 quantizes zoo: models only; {s} is profiled as it is "
+            "(quantize it first, e.g. with edgekd's quantize stage)"
+        )
     return Path(s)

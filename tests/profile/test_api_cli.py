@@ -76,6 +76,15 @@ def test_unsupported_op_named(topk_onnx: Path) -> None:
     assert phone["verdict"] == "pass"
 
 
+def test_profile_with_recipe_section(tiny_onnx: Path) -> None:
+    from edgekd.profile.api import profile_with
+    from edgekd.profile.config import TargetsConfig
+
+    cfg = TargetsConfig(names=["rpi-5"], budgets={"rpi-5": {"latency_ms": 1e-6}}, measure=False)
+    r = profile_with(tiny_onnx, cfg)
+    assert r["targets"][0]["verdict"] == "fail" and r["targets"][0]["budget"]["latency_ms"] == 1e-6
+
+
 def test_runtime_not_on_target(tiny_onnx: Path) -> None:
     r = profile(tiny_onnx, targets=["esp32-s3"], runtime="litert", measure=False)
     t = r["targets"][0]
@@ -91,6 +100,7 @@ def test_runtime_not_on_target(tiny_onnx: Path) -> None:
         (["--budget", "pixel-4latency_ms3"], "expected NAME.KEY=VALUE"),
         (["--budget", "rpi-4.latency_ms=3"], "not profiled"),
         (["--runtime", "tvm"], "unknown runtime 'tvm'"),
+        (["--int8"], "--int8 quantizes zoo: models only"),
     ],
 )
 def test_bad_input_exit_2(tiny_onnx: Path, args: list[str], message: str) -> None:

@@ -151,3 +151,27 @@ def test_grouped_conv_matmul_pool_macs(tmp_path: Path) -> None:
     assert by["grouped"].macs == 8 * 8 * 8 * 2 * 9 and by["grouped"].op_class == "conv"
     assert by["pool"].macs == 8 * 4 * 4 * 4 and by["pool"].op_class == "pool"
     assert by["mm"].macs == (8 * 4 * 6) * 4 and by["mm"].op_class == "gemm"
+
+
+def test_qoperator_int8(big_onnx: Path, tmp_path: Path) -> None:
+    """QLinearConv/QGemm graphs: int8, same params (scales and zero points are not params)."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter([{"x": np.ones((1, 3, 16, 16), np.float32)}])
+
+        def get_next(self) -> dict | None:
+            return next(self.it, None)
+
+    out = tmp_path / "qop.onnx"
+    quantize_static(str(big_onnx), str(out), Reader(), quant_format=QuantFormat.QOperator)
+    fp32, q = analyze(big_onnx), analyze(out)
+    assert "QLinearConv" in q.op_types and q.precision == "int8"
+    assert q.params == fp32.params
+    convs = [op for op in q.ops if op.op_type == "QLinearConv"]
+    assert [op.macs for op in convs] == [op.macs for op in fp32.ops if op.op_type == "Conv"]

@@ -90,5 +90,10 @@ def test_shipped_ids_sorted_and_exclude_runtimes() -> None:
 def test_targets_config_forbids_extra() -> None:
     cfg = TargetsConfig(names=["pixel-4"], budgets={"pixel-4": {"latency_ms": 20}})
     assert cfg.strict is False and cfg.measure is True
+    assert TargetsConfig(names=[]).names == []  # empty: profile() uses its default targets
     with pytest.raises(ValueError, match="Extra inputs"):
         TargetsConfig(names=["pixel-4"], colour="red")  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match=r"budgets\n.*unknown budget key\(s\) latency for pixel-4"):
+        TargetsConfig(budgets={"pixel-4": {"latency": 20}})
+    with pytest.raises(ValueError, match=r"runtime\n.*unknown runtime 'tvm'"):
+        TargetsConfig(runtime="tvm")
