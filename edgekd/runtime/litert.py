@@ -116,7 +116,9 @@ class TfliteRunner:
             part = x[i : i + self.batch]
             n = len(part)
             if n < self.batch:
-                part = np.concatenate([part, np.zeros((self.batch - n, *part.shape[1:]), part.dtype)])
+                part = np.concatenate(
+                    [part, np.zeros((self.batch - n, *part.shape[1:]), part.dtype)]
+                )
             chunks.append(self._invoke(part)[:n])
         return np.concatenate(chunks)
 
