@@ -57,7 +57,7 @@ def export_tflite(
         calib = check_calibration(calib, sample.shape)
     require("litert_torch", "tflite")
     start = time.perf_counter()
-    with _eval_mode(model), _quiet_litert():
+    with eval_mode(model), _quiet_litert():
         if precision == "int8":
             assert calib is not None
             buf = _convert_int8_pt2e(model, sample, calib)
@@ -231,7 +231,8 @@ def _lowering_errors() -> Iterator[None]:
 
 
 @contextmanager
-def _eval_mode(model: Any) -> Iterator[None]:
+def eval_mode(model: Any) -> Iterator[None]:
+    """Run a block with ``model`` in eval mode, restoring training mode afterwards."""
     was_training = bool(getattr(model, "training", False))
     try:
         model.eval()
