@@ -150,7 +150,7 @@ def _convert_int8_pt2e(model: Any, sample: np.ndarray, calib: np.ndarray) -> byt
     import litert_torch
     import torch
     from litert_torch.quantize import pt2e_quantizer, quant_config
-    from torchao.quantization.pt2e import quantize_pt2e
+    from torchao.quantization.pt2e import move_exported_model_to_eval, quantize_pt2e
 
     args = (torch.from_numpy(sample),)
     batch = sample.shape[0]
@@ -165,6 +165,7 @@ def _convert_int8_pt2e(model: Any, sample: np.ndarray, calib: np.ndarray) -> byt
             for i in range(0, len(calib) - batch + 1, batch):
                 prepared(torch.from_numpy(calib[i : i + batch]))
         converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
+        move_exported_model_to_eval(converted)  # flag only; BN was frozen at export
         edge = litert_torch.convert(
             converted, args, quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer)
         )
