@@ -1,1 +1,1 @@
-"""Runtimes that run exported files on this host: LiteRT for .tflite (and onnxruntime for .onnx)."""
+"""Runtimes that run artifacts: torch, onnxruntime, LiteRT."""
