@@ -124,14 +124,27 @@ def _export_tflite(
 def _export_onnx(module: Any, shape: tuple[int, ...], target: Path) -> None:
     import numpy as np
 
-    from edgekd.errors import UsageError
+    from edgekd.export.config import ExportConfig
+    from edgekd.export.onnx_export import export_onnx
+    from edgekd.export.parity import compare_outputs, raise_on_failure
+    from edgekd.export.tflite_parity import torch_outputs
+    from edgekd.runtime.onnx import OnnxRunner
 
-    try:
-        from edgekd.export.onnx_export import export_onnx  # type: ignore[import-not-found]
-    except ImportError:
-        raise UsageError("ONNX export is not available in this edgekd build") from None
     path = export_onnx(module, np.zeros((1, *shape), np.float32), target, opset=18)
+    cfg = ExportConfig()
+    x = np.random.default_rng(0).standard_normal((cfg.parity_batch, *shape)).astype(np.float32)
+    report = compare_outputs(
+        {"logits": torch_outputs(module, x)},
+        {"logits": OnnxRunner(path).predict(x)},
+        cfg.atol,
+        cfg.rtol,
+    )
+    raise_on_failure(report, str(path))
     typer.echo(f"wrote {path}")
+    typer.echo(
+        f"  parity vs torch on {len(x)} inputs: {report.status} "
+        f"(max abs diff {report.max_abs_diff:.3g})"
+    )
 
 
 def _load_calib(path: Path, limit: int) -> Any:
@@ -250,7 +263,7 @@ def _load_exported(path: Path, shape: tuple[int, ...] | None) -> tuple[Any, tupl
         if not users:
             raise UsageError(f"{path}: cannot tell the input shape; pass --input-shape")
         shape = tuple(int(d) for d in users[0].shape[1:])
-    return program.module(), shape
+    return _as_module(program.module()), shape
 
 
 def _load_torchscript(path: Path, shape: tuple[int, ...]) -> Any:
@@ -272,4 +285,32 @@ def _load_torchscript(path: Path, shape: tuple[int, ...]) -> Any:
             f"{path}: TorchScript could not be turned into a torch.export program ({exc}); "
             "save the model with torch.export.save (.pt2) instead"
         ) from None
-    return program.module()
+    return _as_module(program.module())
+
+
+def _program_class() -> Any:
+    import torch
+
+    class Program(torch.nn.Module):
+        """An exported program's module behind an ``nn.Module`` whose ``eval()`` works.
+
+        ``ExportedProgram.module()`` refuses ``train()``/``eval()`` (its graph is already
+        frozen), which exporters and parity checks call; here they only set the flag.
+        """
+
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.inner(x)
+
+        def train(self, mode: bool = True) -> Program:
+            self.training = mode
+            return self
+
+    return Program
+
+
+def _as_module(inner: Any) -> Any:
+    return _program_class()(inner)

@@ -121,3 +121,11 @@ def test_bad_inputs_exit_2(student_file, tmp_path):
     assert code == 2 and str(broken) in text
     code, text = invoke(["export", str(student_file), *ZOO, "--precision", "int3"])
     assert code == 2 and "int3" in text
+
+
+def test_onnx_from_an_exported_program(student, tmp_path):
+    pt2 = tmp_path / "student.pt2"
+    torch.export.save(torch.export.export(student, (torch.zeros(1, 1, 8, 8),)), str(pt2))
+    code, text = invoke(["export", str(pt2), "--format", "onnx"])
+    assert code == 0, text
+    assert (tmp_path / "student.onnx").is_file() and "parity vs torch on 7 inputs: pass" in text
