@@ -108,6 +108,18 @@ def report(
     del rep
 
 
+def _register_capabilities() -> None:
+    """Commands that live with their stage: each module's ``register`` adds its commands.
+    Those modules import nothing heavy at import time."""
+    from edgekd.profile import cli as profile_cli
+
+    for module in (profile_cli,):
+        module.register(app)
+
+
+_register_capabilities()
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console entry point: typed errors become one message and their exit code."""
     from edgekd.errors import EdgekdError
