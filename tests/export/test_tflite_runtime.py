@@ -46,3 +46,33 @@ def test_bad_tflite_file_is_a_model_file_error(exported, tmp_path, damage):
 def test_missing_file(tmp_path):
     with pytest.raises(ModelFileError, match="not found"):
         TfliteRunner(tmp_path / "nope.tflite")
+
+
+def test_dynamic_batch_file_is_resized_not_looped(tmp_path):
+    import flatbuffers
+    import torch
+
+    from edgekd.export.tflite_export import export_tflite
+    from edgekd.runtime.litert import read_model
+
+    model = torch.nn.Linear(8, 4).eval()
+    path = tmp_path / "fc.tflite"
+    export_tflite(model, np.zeros((1, 8), np.float32), path)
+    # mark the batch dimension dynamic (-1), as converters with dynamic shapes write it
+    fb = read_model(path)
+    graph = fb.subgraphs[0]
+    for t in list(graph.inputs) + list(graph.outputs):
+        tensor = graph.tensors[t]
+        tensor.shapeSignature = np.array([-1, *tensor.shape[1:]], np.int32)
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(fb.Pack(builder), file_identifier=b"TFL3")
+    dynamic = tmp_path / "fc_dynamic.tflite"
+    dynamic.write_bytes(bytes(builder.Output()))
+    runner = TfliteRunner(dynamic)
+    assert runner.dynamic_batch
+    x = np.random.default_rng(0).standard_normal((7, 8)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(runner.predict(x), expected, atol=1e-5)
+    assert runner.interpreter.get_input_details()[0]["shape"][0] == 7  # one resized invoke
+    np.testing.assert_allclose(runner.predict(x[:3]), expected[:3], atol=1e-5)
