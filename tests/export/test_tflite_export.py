@@ -140,3 +140,25 @@ def test_config_rejects_int8_io_without_int8():
     with pytest.raises(ValidationError, match="int8_io"):
         TfliteConfig(precision=["fp32"], int8_io=True)
     assert TfliteConfig().tolerances("int8")[2] == 0.97
+
+
+def test_export_set_writes_and_gates_each_precision(student, digits, tmp_path):
+    from edgekd.export.tflite_stage import export_tflite_set
+
+    cfg = TfliteConfig(precision=["fp32", "int8"], int8_io=True, calib_samples=64)
+    metas = export_tflite_set(
+        student,
+        tmp_path,
+        cfg,
+        sample=digits.test.x[:1],
+        calib=digits.calib.x,
+        parity_x=digits.val.x,
+    )
+    assert [m["precision"] for m in metas] == ["fp32", "int8"]
+    assert [p.name for p in sorted(tmp_path.iterdir())] == [
+        "student.fp32.tflite",
+        "student.int8-io.tflite",
+    ]
+    assert metas[1]["input"]["dtype"] == "int8" and metas[1]["calibration_samples"] == 64
+    assert all(m["parity"]["status"] == "pass" for m in metas)
+    assert metas[1]["parity"]["batch_size"] == len(digits.val.x)
