@@ -76,3 +76,17 @@ def test_dynamic_batch_file_is_resized_not_looped(tmp_path):
     np.testing.assert_allclose(runner.predict(x), expected, atol=1e-5)
     assert runner.interpreter.get_input_details()[0]["shape"][0] == 7  # one resized invoke
     np.testing.assert_allclose(runner.predict(x[:3]), expected[:3], atol=1e-5)
+
+
+def test_no_runtime_names_the_extra(exported, monkeypatch):
+    import sys
+
+    from edgekd.errors import MissingBackendError
+
+    # None in sys.modules makes the import fail, as if the package were not installed
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    monkeypatch.setitem(sys.modules, "tflite_runtime", None)
+    monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", None)
+    with pytest.raises(MissingBackendError, match=r'pip install "edgekd\[tflite\]"') as info:
+        TfliteRunner(exported("fp32")["path"])
+    assert info.value.exit_code == 2
