@@ -142,9 +142,10 @@ def compare(
 def _register_capabilities() -> None:
     """Commands that live with their stage: each module's ``register`` adds its commands.
     Those modules import nothing heavy at import time."""
+    from edgekd.export import cli as export_cli
     from edgekd.profile import cli as profile_cli
 
-    for module in (profile_cli,):
+    for module in (export_cli, profile_cli):
         module.register(app)
 
 

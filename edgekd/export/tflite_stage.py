@@ -30,14 +30,16 @@ def export_tflite_set(
     calib: np.ndarray,
     parity_x: np.ndarray,
     stem: str = "student",
+    gate: bool = True,
 ) -> list[dict[str, Any]]:
     """Export ``model`` once per ``cfg.precision`` into ``out_dir`` and gate each file.
 
     ``sample`` fixes the export batch (usually 1 row); ``calib`` is the calibration split
     (the first ``cfg.calib_samples`` rows are used for int8); ``parity_x`` should hold a batch
     size other than the sample's and, for the quantized files' top-1 gate, a few hundred rows.
-    ``cfg.int8_io`` gives the int8 file int8 input/output tensors. A failing gate raises
-    ``ParityError`` (exit 1) after the file is written, so it can be inspected.
+    ``cfg.int8_io`` gives the int8 file int8 input/output tensors. With ``gate`` a failing
+    gate raises ``ParityError`` (exit 1) after the file is written, so it can be inspected;
+    without it every file is exported and each report's ``status`` says pass or fail.
     """
     metas = []
     for precision in cfg.precision:
@@ -51,7 +53,8 @@ def export_tflite_set(
             calib=calib[: cfg.calib_samples] if precision == "int8" else None,
             int8_io=int8_io,
         )
-        report = check_tflite_parity(model, path, parity_x, precision, cfg)
+        report = check_tflite_parity(model, path, parity_x, precision, cfg, gate=gate)
         meta["parity"] = report.to_dict()
+        meta["path"] = path.name
         metas.append(meta)
     return metas

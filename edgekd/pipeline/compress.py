@@ -22,7 +22,7 @@ StageFn = Callable[[Context], None]
 
 # Stages whose results live in the manifest and files: skipped on resume once done.
 # The others are cheap or restore themselves (data, cached teacher, checkpoints).
-RESUMABLE = {"export_onnx", "evaluate", "profile"}
+RESUMABLE = {"export_onnx", "export_tflite", "evaluate", "profile"}
 
 
 @dataclass
@@ -44,6 +44,8 @@ def plan(recipe: Recipe) -> list[tuple[str, StageFn]]:
         out.append(("baseline", stages.stage_baseline))
     if "onnx" in recipe.export.formats:
         out.append(("export_onnx", stages.stage_export_onnx))
+    if "tflite" in recipe.export.formats:
+        out.append(("export_tflite", stages.stage_export_tflite))
     out.append(("evaluate", stages.stage_evaluate))
     out.append(("profile", stages.stage_profile))
     return out

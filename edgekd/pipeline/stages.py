@@ -273,3 +273,53 @@ def stage_profile(ctx: Context) -> None:
         task.update(i + 1, art.id)
     task.close()
     ctx.run.manifest["profiles"] = profiles
+
+
+def stage_export_tflite(ctx: Context) -> None:
+    """Export the distilled student to every ``export.tflite.precision``, each gated
+    against its torch parent; a failing file is recorded as failed, then the stage fails."""
+    from edgekd.export.tflite_stage import export_tflite_set
+
+    r, data = ctx.recipe, ctx.require_data()
+    parent = ctx.run.artifact("student")
+    assert parent is not None
+    cfg = r.export.tflite
+    task = ctx.reporter.task("export TFLite", len(cfg.precision))
+    metas = export_tflite_set(
+        ctx.models["student"],
+        ctx.run.path,
+        cfg,
+        sample=data.val.x[: r.export.export_batch],
+        calib=data.calib.x,
+        parity_x=data.val.x,
+        gate=False,
+    )
+    task.update(len(cfg.precision))
+    task.close()
+    failed = []
+    for meta in metas:
+        parity = meta.pop("parity")
+        quant = meta["precision"]
+        art = Artifact(
+            id=f"student-tflite-{quant}" + ("-io" if meta["int8_io"] else ""),
+            role="student",
+            stage="export",
+            format="tflite",
+            precision="int8" if quant in ("int8", "dynamic_int8") else quant,
+            path=meta["path"],
+            parent=parent.id,
+            params=parent.params,
+            macs=parent.macs,
+            parity={
+                k: parity[k]
+                for k in ("status", "max_abs_diff", "atol", "rtol", "batch_size", "top1_agreement")
+            },
+            status="ok" if parity["status"] == "pass" else "failed",
+            extra={"tflite": meta},
+        )
+        ctx.run.put_artifact(art.stamp(ctx.run.path))
+        if art.status == "failed":
+            failed.append(f"{art.path}: " + "; ".join(parity["failures"]))
+    if failed:
+        ctx.run.save()
+        raise ParityError("parity check failed for " + " | ".join(failed))
