@@ -58,11 +58,14 @@ class AttentionTransferLoss(nn.Module):
     """Activation-based attention transfer (Zagoruyko & Komodakis 2017, "Paying More Attention
     to Attention").
 
-        L_AT = mean_n || Q_s / ||Q_s||_2 - Q_t / ||Q_t||_2 ||_2^2 ,   Q = vec(sum_c |A_c|^p)
+        L_AT = mean_n || q_s - q_t ||_2^2,   q = Q / ||Q||_2,   Q = vec(sum_c |A_c|^p)
 
-    (the mean over channels in Q differs from the sum by a constant that normalization cancels).
+    The authors' code averages (q_s - q_t)^2 over positions too and uses beta = 1e3 on 32x32
+    maps, i.e. about 1e3 / 1024 ~ 1 times this per-sample sum, which does not depend on the
+    map size (edgekd's maps are 4x4 or 2x2). The mean over channels in Q differs from the sum by
+    a constant that the normalization cancels.
     When the spatial sizes differ, the larger map is average-pooled to the smaller one's size.
-    No learned parameters; the recipe's ``weight`` is the paper's beta (1e3).
+    No learned parameters.
     """
 
     def __init__(self, p: float = 2.0) -> None:
