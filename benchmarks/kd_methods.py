@@ -227,9 +227,14 @@ def main() -> None:
     per_seed: list[dict] = []
     tab: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in seeds:
+        for seed in seeds:  # tables and JSON after every seed, so a long run reports as it goes
             per_seed.append(digits_seed(seed, epochs, args.quick, Path(tmp), only))
             tab.append(tabular_seed(seed, max(epochs, 60), Path(tmp)))
+            report(args, seeds, epochs, per_seed, tab)
+
+
+def report(args: Any, seeds: list[int], epochs: int, per_seed: list[dict], tab: list[dict]) -> None:
+    n_seeds = len(per_seed)
     names = ["teacher"] + [m for m in DIGIT_METHODS if m in per_seed[0]]
     summary: dict[str, dict[str, float]] = {}
     rows = []
@@ -284,7 +289,7 @@ def main() -> None:
         {
             "benchmark": "kd_methods",
             "quick": args.quick,
-            "seeds": seeds,
+            "seeds": seeds[:n_seeds],
             "epochs": epochs,
             "digits": {"summary": summary, "per_seed": per_seed},
             "tabular": {

@@ -25,7 +25,9 @@ def test_fixed_weights_average_softened_probabilities(two):
     expect = 0.75 * _softmax(a / 2) + 0.25 * _softmax(b / 2)
     assert np.allclose(_softmax(out / 2), expect, atol=1e-6)
     equal = ensemble_logits([a, b], 2.0)
-    assert np.allclose(_softmax(equal / 2), 0.5 * _softmax(a / 2) + 0.5 * _softmax(b / 2), atol=1e-6)
+    assert np.allclose(
+        _softmax(equal / 2), 0.5 * _softmax(a / 2) + 0.5 * _softmax(b / 2), atol=1e-6
+    )
 
 
 def test_confidence_weights_favour_the_confident_teacher(two):
