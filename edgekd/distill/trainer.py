@@ -23,6 +23,9 @@ from edgekd.fileio import atomic_save
 
 # loss(student_logits, labels or None, teacher_logits or None) -> scalar
 LossFn = Callable[[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"], torch.Tensor]
+# objective(model, x, labels or None, teacher_logits or None, sample_indices) -> scalar.
+# An nn.Module: its own parameters (e.g. FitNets adapters) are trained with the model's.
+ObjectiveFn = Callable[..., torch.Tensor]
 # progress(epoch, epochs, info) is called after each epoch
 ProgressFn = Callable[[int, int, dict[str, float]], None]
 
@@ -55,8 +58,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(
+    model: nn.Module, cfg: TrainConfig, extra: nn.Module | None = None
+) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
+    if extra is not None:
+        params += [p for p in extra.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
             params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
@@ -101,6 +108,7 @@ def fit(
     teacher_logits: np.ndarray | None = None,
     checkpoint: Path | None = None,
     progress: ProgressFn | None = None,
+    objective: nn.Module | None = None,
 ) -> History:
     """Train ``model`` in place and restore the weights of the best val-accuracy epoch.
 
@@ -108,12 +116,17 @@ def fit(
     ``train.x``) are passed to ``loss`` batch by batch. With ``checkpoint``, the model,
     optimizer and history are saved after every epoch, and a checkpoint found there is
     resumed from.
+
+    ``objective`` replaces the per-batch step for methods that need more than logits (feature
+    and relation distillation): it is called as ``objective(model, x, y, t, ix)`` with the
+    batch's sample indices ``ix`` (to look up cached teacher features) and returns the loss; its
+    parameters (adapters) are optimized and checkpointed with the model. ``loss`` is then unused.
     """
     from edgekd.distill.losses import HardLabelLoss
 
     loss_fn: LossFn = loss if loss is not None else HardLabelLoss()
     seed_everything(cfg.seed)
-    opt = make_optimizer(model, cfg)
+    opt = make_optimizer(model, cfg, objective)
     sched = make_schedule(opt, cfg)
     hist = History()
     best_state = copy.deepcopy(model.state_dict())
@@ -121,6 +134,8 @@ def fit(
     if checkpoint is not None and checkpoint.is_file():
         state = torch.load(checkpoint, weights_only=True)
         model.load_state_dict(state["model"])
+        if objective is not None and state.get("objective") is not None:
+            objective.load_state_dict(state["objective"])
         opt.load_state_dict(state["optimizer"])
         if sched is not None and state.get("schedule"):
             sched.load_state_dict(state["schedule"])
@@ -142,8 +157,11 @@ def fit(
             ix = order[i : i + cfg.batch_size]
             if len(ix) < 2 and n >= 2:
                 continue  # BatchNorm needs more than one sample
-            out = model(x[ix])
-            value = loss_fn(out, None if y is None else y[ix], None if t is None else t[ix])
+            yb, tb = None if y is None else y[ix], None if t is None else t[ix]
+            if objective is not None:
+                value = objective(model, x[ix], yb, tb, ix)
+            else:
+                value = loss_fn(model(x[ix]), yb, tb)
             opt.zero_grad()
             value.backward()
             opt.step()
@@ -162,7 +180,7 @@ def fit(
         if not math.isfinite(hist.train_loss[-1]):
             raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss is not finite)")
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, model, opt, sched, hist, best_state)
+            _save_checkpoint(checkpoint, model, opt, sched, hist, best_state, objective)
         if progress is not None:
             progress(epoch + 1, cfg.epochs, {"loss": hist.train_loss[-1], "val_acc": val_acc})
     model.load_state_dict(best_state)
@@ -170,9 +188,12 @@ def fit(
     return hist
 
 
-def _save_checkpoint(path: Path, model, opt, sched, hist: History, best: dict) -> None:
+def _save_checkpoint(
+    path: Path, model, opt, sched, hist: History, best: dict, objective=None
+) -> None:
     state = {
         "model": model.state_dict(),
+        "objective": objective.state_dict() if objective is not None else None,
         "optimizer": opt.state_dict(),
         "schedule": sched.state_dict() if sched is not None else None,
         "history": hist.to_dict(),

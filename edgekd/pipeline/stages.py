@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -105,16 +106,21 @@ def _train_student(ctx: Context, artifact_id: str, distilled: bool) -> None:
     from safetensors.torch import load_file, save_file
 
     from edgekd.distill.losses import KDLoss
-    from edgekd.distill.trainer import fit
+    from edgekd.distill.trainer import fit, seed_everything
     from edgekd.models.zoo import build_model, count_params, torch_macs
 
     r, data = ctx.recipe, ctx.require_data()
     s = r.student
+    seed_everything(r.distill.seed)  # the student's initial weights depend on the seed only
     model = build_model(s.arch, data.input_shape, data.num_classes, s.width, s.depth)
     weights = ctx.run.path / f"{artifact_id}.safetensors"
     if ctx.run.stage_done(artifact_id) and weights.is_file():
         model.load_state_dict(load_file(str(weights)))
         ctx.models[artifact_id] = model.eval()
+        if distilled and r.distill.method == "assistant":
+            from edgekd.pipeline.distill_methods import restore_assistant
+
+            restore_assistant(ctx)
         return
     train_cfg = TrainConfig(**{k: getattr(r.distill, k) for k in TrainConfig.model_fields})
     alpha = r.distill.alpha
@@ -128,18 +134,28 @@ def _train_student(ctx: Context, artifact_id: str, distilled: bool) -> None:
     loss = KDLoss(r.distill.temperature, alpha, r.distill.divergence) if distilled else None
     ckpt_dir = ctx.run.path / "checkpoints"
     ckpt_dir.mkdir(exist_ok=True)
-    task = ctx.reporter.task("distill student" if distilled else "train baseline", train_cfg.epochs)
-    hist = fit(
-        model,
-        data.train,
-        data.val,
-        train_cfg,
-        loss=loss,
-        teacher_logits=ctx.teacher_logits["train"] if distilled else None,
-        checkpoint=ckpt_dir / f"{artifact_id}.pt",
-        progress=lambda e, n, info: task.update(e, _fmt(info)),
-    )
-    task.close()
+    parent, method_info = "teacher", dict[str, Any]()
+    if distilled and r.distill.method != "kd":
+        from edgekd.pipeline.distill_methods import run_method
+
+        assert loss is not None
+        model, hist, parent, method_info = run_method(
+            ctx, model, train_cfg, loss, ckpt_dir / f"{artifact_id}.pt"
+        )
+    else:
+        label = "distill student" if distilled else "train baseline"
+        task = ctx.reporter.task(label, train_cfg.epochs)
+        hist = fit(
+            model,
+            data.train,
+            data.val,
+            train_cfg,
+            loss=loss,
+            teacher_logits=ctx.teacher_logits["train"] if distilled else None,
+            checkpoint=ckpt_dir / f"{artifact_id}.pt",
+            progress=lambda e, n, info: task.update(e, _fmt(info)),
+        )
+        task.close()
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     atomic_save(weights, lambda tmp: save_file(state, str(tmp)))
     ctx.models[artifact_id] = model.eval()
@@ -150,11 +166,15 @@ def _train_student(ctx: Context, artifact_id: str, distilled: bool) -> None:
         format="torch",
         precision="fp32",
         path=weights.name,
-        parent="teacher" if distilled else None,
+        parent=parent if distilled else None,
         params=count_params(model),
         macs=torch_macs(model, data.input_shape),
         extra={"arch": s.arch, "width": s.width, "depth": s.depth, "history": hist.to_dict()},
     )
+    if distilled:
+        art.extra["method"] = r.distill.method
+        if method_info:
+            art.extra[r.distill.method] = method_info
     ctx.run.put_artifact(art.stamp(ctx.run.path))
 
 

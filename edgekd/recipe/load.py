@@ -87,12 +87,19 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         if isinstance(sec, dict) and isinstance(sec.get("path"), str):
             p = Path(sec["path"]).expanduser()
             sec["path"] = str(p if p.is_absolute() else base / p)
+    for sec in raw.get("teachers") or []:
+        if isinstance(sec, dict) and isinstance(sec.get("path"), str):
+            p = Path(sec["path"]).expanduser()
+            sec["path"] = str(p if p.is_absolute() else base / p)
 
 
 def _describe(err: Any) -> str:
     loc = ".".join(str(x) for x in err["loc"]) or "<top>"
     if err["type"] == "extra_forbidden":
         return f"{loc}: unknown key (check the spelling; `edgekd init` writes every key)"
+    if err["type"] == "value_error":  # a model validator's own message says it all
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        return msg if loc == "<top>" else f"{loc}: {msg}"
     value = err.get("input")
     shown = repr(value) if not isinstance(value, dict) else "a mapping"
     msg = err["msg"]

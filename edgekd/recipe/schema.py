@@ -5,6 +5,8 @@ Each section's model lives with the stage that uses it; this module only assembl
 
 from __future__ import annotations
 
+from pydantic import Field, model_validator
+
 from edgekd.data.config import DataConfig
 from edgekd.distill.config import DistillConfig
 from edgekd.evaluate.config import EvaluateConfig
@@ -23,6 +25,10 @@ class Recipe(Section):
 
     data: DataConfig = DataConfig()
     teacher: TeacherConfig = TeacherConfig()
+    teachers: list[TeacherConfig] = Field(
+        default_factory=list,
+        description="more teachers, after `teacher`, for distill.method: multi_teacher",
+    )
     student: StudentConfig = StudentConfig()
     distill: DistillConfig = DistillConfig()
     prune: PruneConfig = PruneConfig()
@@ -32,3 +38,20 @@ class Recipe(Section):
     targets: TargetsConfig = TargetsConfig()
     report: ReportConfig = ReportConfig()
     output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _teachers_match_method(self) -> Recipe:
+        n = 1 + len(self.teachers)
+        weights = self.distill.multi_teacher.weights
+        if self.teachers and self.distill.method != "multi_teacher":
+            raise ValueError(
+                "teachers: more than one teacher needs distill.method: multi_teacher "
+                f"(got {self.distill.method!r})"
+            )
+        if weights is not None and len(weights) != n:
+            raise ValueError(
+                f"distill.multi_teacher.weights has {len(weights)} entries but there are {n} "
+                f"teachers (`teacher` plus {len(self.teachers)} in `teachers`); "
+                "give one weight per teacher"
+            )
+        return self

@@ -33,6 +33,7 @@ class Teacher:
     predict_fn: Callable[[np.ndarray], np.ndarray]
     module: object | None = None  # the torch nn.Module when the teacher has internals
     params: int | None = None
+    classes: list[str] | None = None  # the label set, when the file records it (scikit-learn)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Logits for ``x`` (normalized inputs, as every stage sees them)."""
@@ -230,4 +231,5 @@ def _load_sklearn(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:
         probs = est.predict_proba(x.reshape(len(x), -1))
         return np.log(np.clip(probs, 1e-7, 1.0))  # log-probabilities serve as logits
 
-    return Teacher("sklearn", sha256_file(path), path, run)
+    classes = [str(c) for c in est.classes_] if hasattr(est, "classes_") else None
+    return Teacher("sklearn", sha256_file(path), path, run, classes=classes)
