@@ -10,7 +10,7 @@ from edgekd.errors import UsageError
 from edgekd.quantize.config import QuantizeConfig
 from edgekd.quantize.guard import guarded_quantize
 from edgekd.quantize.onnx_quant import PtqSettings
-from edgekd.quantize.speedup import classify_nodes
+from edgekd.quantize.speedup import classify_nodes, runtime_ops
 
 
 def settings_from_config(cfg: QuantizeConfig) -> PtqSettings:
@@ -57,6 +57,7 @@ def quantize(onnx_path: Path, out_path: Path, cfg: QuantizeConfig, data: DataSpl
         float_nodes=nodes["float_nodes"],
         int8_mac_share=nodes["int8_mac_share"],
         expected_speedup=nodes["expected_speedup"],
+        runtime_ops=runtime_ops(out_path),
         float_bytes=Path(onnx_path).stat().st_size,
         quant_bytes=Path(out_path).stat().st_size,
     )

@@ -27,7 +27,7 @@ from edgekd.prune.finetune import check_teacher_logits, kd_fine_tune, val_accura
 from edgekd.quantize.config import QuantizeConfig
 from edgekd.quantize.fake_quant import calibrate, freeze, prepare_qat
 from edgekd.quantize.qdq_fold import fold_weight_quantize
-from edgekd.quantize.speedup import classify_nodes
+from edgekd.quantize.speedup import classify_nodes, runtime_ops
 
 MIN_TOP1_AGREEMENT = 0.99  # QDQ in onnxruntime vs fake-quant torch: rounding ties may differ
 
@@ -101,6 +101,7 @@ def qat(
         "float_nodes": nodes["float_nodes"],
         "int8_mac_share": nodes["int8_mac_share"],
         "expected_speedup": nodes["expected_speedup"],
+        "runtime_ops": runtime_ops(out_path),
         "quant_bytes": out_path.stat().st_size,
     }
     if not met and not cfg.allow_degraded:

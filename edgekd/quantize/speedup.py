@@ -103,6 +103,29 @@ def classify_nodes(path: str | Path) -> dict[str, Any]:
     }
 
 
+def runtime_ops(path: str | Path) -> dict[str, int]:
+    """Compute ops after onnxruntime's CPU graph fusions (what really runs): int8 vs float.
+
+    onnxruntime fuses ``DQ -> Conv -> Q`` into ``QLinearConv`` and so on; a QDQ pattern it
+    cannot fuse runs as float compute on dequantized tensors.
+    """
+    import tempfile
+
+    ort = require("onnxruntime", "onnx")
+    onnx = require("onnx", "onnx")
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        opts.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        ops = [n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node]
+    return {
+        "int8": sum(op in INT8_COMPUTE for op in ops),
+        "float": sum(op in COMPUTE_OPS or op == "FusedConv" or op == "FusedGemm" for op in ops),
+    }
+
+
 def amdahl(share: float, factor: float) -> float:
     """Amdahl's law: overall speedup when ``share`` of the work runs ``factor`` times faster."""
     return 1.0 / ((1.0 - share) + share / factor)
@@ -143,6 +166,7 @@ def speedup_report(
 ) -> dict[str, Any]:
     """Node counts, expected (Amdahl) and, given a sample batch ``x``, measured speedups."""
     report = classify_nodes(quant_path)
+    report["runtime_ops"] = runtime_ops(quant_path)
     if x is not None:
         report["measured"] = measured_speedup(float_path, quant_path, x, repeats)
     return report
