@@ -18,14 +18,16 @@ from edgekd.fileio import atomic_path
 
 
 def _constants(graph: Any) -> dict[str, np.ndarray]:
-    """Initializers and Constant-node outputs by name."""
+    """Initializers, Constant-node outputs and Identities of them, by name."""
     numpy_helper = require("onnx.numpy_helper", "onnx")
     values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    for n in graph.node:
+    for n in graph.node:  # topological order: an Identity of a constant is a constant
         if n.op_type == "Constant":
             for a in n.attribute:
                 if a.name == "value":
                     values[n.output[0]] = numpy_helper.to_array(a.t)
+        elif n.op_type == "Identity" and n.input[0] in values:
+            values[n.output[0]] = values[n.input[0]]
     return values
 
 
@@ -64,7 +66,7 @@ def fold_weight_quantize(path: str | Path) -> int:
         return 0
     graph.initializer.extend(folded)
     used = {i for n in keep for i in n.input} | {o.name for o in graph.output}
-    keep = [n for n in keep if n.op_type != "Constant" or n.output[0] in used]
+    keep = [n for n in keep if n.op_type not in ("Constant", "Identity") or n.output[0] in used]
     del graph.node[:]
     graph.node.extend(keep)
     unused = [t for t in graph.initializer if t.name not in used]
