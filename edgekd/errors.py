@@ -61,5 +61,5 @@ def require(module: str, extra: str):
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingBackendError(
-            f"{module} is not installed: pip install \"edgekd[{extra}]\" ({exc})"
+            f'{module} is not installed: pip install "edgekd[{extra}]" ({exc})'
         ) from None

@@ -42,10 +42,12 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    atomic_write_text(
+        path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+    )
 
 
-def atomic_save(path: str | Path, save: Callable[[Path], None]) -> None:
+def atomic_save(path: str | Path, save: Callable[[Path], object]) -> None:
     """Run ``save(tmp_path)`` (e.g. ``torch.save``, an exporter) and rename on success."""
     with atomic_path(path) as tmp:
         save(tmp)

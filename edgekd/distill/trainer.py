@@ -119,7 +119,7 @@ def fit(
     best_state = copy.deepcopy(model.state_dict())
     start = 0
     if checkpoint is not None and checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False)  # our own file, written below
+        state = torch.load(checkpoint, weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if sched is not None and state.get("schedule"):

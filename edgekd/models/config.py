@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -32,4 +33,7 @@ class TeacherConfig(Section):
     depth: int = Field(3, ge=1)
     path: Path | None = None
     trust: bool = Field(False, description="allow loading pickles, which can run code")
+    input: Literal["raw", "normalized"] = Field(
+        "raw", description="a loaded teacher's inputs: the raw features or edgekd's normalized ones"
+    )
     fit: TrainConfig = TrainConfig(epochs=30, lr=3e-3)

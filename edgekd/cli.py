@@ -1,0 +1,152 @@
+"""The ``edgekd`` command line: a thin layer over the Python API.
+
+Exit codes (DESIGN.md): 0 success, 1 pipeline failure, 2 bad usage or input, 3 budget
+violated with ``--fail-on-budget``. User errors print one message, no traceback
+(``--debug`` shows it). Heavy backends are imported inside commands, never at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="edgekd",
+    help="Distill, prune, quantize, export and profile models for phones, boards and MCUs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def compress(
+    recipe: Annotated[
+        Path | None, typer.Argument(help="Recipe YAML (default: built-in digits recipe).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a field: KEY.PATH=VALUE.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory for run directories.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the last unfinished run of this recipe.")
+    ] = False,
+    fail_on_budget: Annotated[
+        bool, typer.Option("--fail-on-budget", help="Exit 3 if a budget is violated.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Run a recipe end to end: distill, export, check, evaluate, profile, report."""
+    from edgekd.errors import BudgetError
+    from edgekd.pipeline.compress import compress as run_compress
+    from edgekd.progress import NullReporter, RichReporter
+    from edgekd.recipe.load import load_recipe
+
+    r = load_recipe(recipe, set_ or [])
+    result = run_compress(
+        r, out_dir=out, resume=resume, reporter=NullReporter() if quiet else RichReporter()
+    )
+    from edgekd.report.summary import print_summary
+
+    print_summary(result.run_dir, result.report, result.manifest)
+    failing = [
+        f"{p['artifact']} on {t['name']}"
+        for p in result.report.get("profiles", [])
+        for t in p.get("targets", [])
+        if t.get("verdict") == "fail"
+    ]
+    if fail_on_budget and failing:
+        raise BudgetError("budget violated: " + ", ".join(failing))
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the starter recipe.")] = Path(
+        "recipe.yaml"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter recipe (the built-in defaults)."""
+    from edgekd.errors import UsageError
+    from edgekd.fileio import atomic_write_text
+    from edgekd.recipe.load import default_recipe_text
+
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists; pass --force to overwrite it")
+    try:
+        atomic_write_text(path, default_recipe_text())
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    typer.echo(f"wrote {path}; run it with: edgekd compress {path}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+) -> None:
+    """Regenerate a run's reports from its manifest, without rerunning anything."""
+    from edgekd.pipeline.rundir import RunDir
+    from edgekd.report.build import write_reports
+
+    run = RunDir.open(run_dir)
+    rep = write_reports(run)
+    typer.echo(f"{run_dir / 'report.json'}\n{run_dir / 'report.md'}")
+    del rep
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point: typed errors become one message and their exit code."""
+    from edgekd.errors import EdgekdError
+
+    debug = _state["debug"] or "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        app(args=argv, standalone_mode=False)
+    except EdgekdError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        return _exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; continue with --resume", err=True)
+        return _exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            return _exit(exc.exit_code)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return _exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            return _exit(1)
+        if debug:
+            raise
+        typer.echo(
+            f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True
+        )
+        return _exit(1)
+    return _exit(0)
+
+
+def _exit(code: int) -> Any:
+    if os.environ.get("EDGEKD_NO_EXIT"):
+        return code
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

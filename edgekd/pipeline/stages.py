@@ -1,0 +1,275 @@
+"""The pipeline's stages. Each takes the run context, writes its artifacts into the run
+directory (atomically) and records them in the manifest; ``compress`` chains them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from edgekd.artifact import Artifact, Format
+from edgekd.data.loaders import load_data
+from edgekd.distill.config import TrainConfig
+from edgekd.errors import ParityError, RecipeError
+from edgekd.fileio import atomic_save, atomic_write_json
+from edgekd.pipeline.context import Context
+
+
+def stage_data(ctx: Context) -> None:
+    data = load_data(ctx.recipe.data)
+    ctx.data = data
+    atomic_write_json(ctx.run.path / "preprocess.json", data.preprocess)
+    ctx.run.manifest["data"] = {
+        "name": data.name,
+        "hash": data.hash,
+        "num_classes": data.num_classes,
+        "input_shape": list(data.input_shape),
+        "sizes": {s: len(getattr(data, s)) for s in ("train", "val", "test", "calib")},
+        "labeled": data.train.y is not None,
+        "preprocess": "preprocess.json",
+    }
+
+
+def stage_teacher(ctx: Context) -> None:
+    from edgekd.teacher.load import load_teacher_file
+    from edgekd.teacher.train import train_or_load_teacher
+
+    cfg, data = ctx.recipe.teacher, ctx.require_data()
+    if cfg.path is not None:
+        teacher, hit = load_teacher_file(cfg, data), False
+        source = "file"
+    elif cfg.train:
+        task = ctx.reporter.task("train teacher", cfg.fit.epochs)
+        teacher, hit = train_or_load_teacher(
+            cfg, data, ctx.cache, progress=lambda e, n, info: task.update(e, _fmt(info))
+        )
+        task.update(cfg.fit.epochs, "from cache" if hit else "")
+        task.close()
+        source = "zoo"
+    else:
+        raise RecipeError("teacher: set teacher.path, or teacher.train: true")
+    assert teacher.path is not None
+    rel = Path("teacher") / teacher.path.name
+    (ctx.run.path / "teacher").mkdir(exist_ok=True)
+    source_path = teacher.path
+    atomic_save(ctx.run.path / rel, lambda tmp: shutil.copyfile(source_path, tmp))
+    fmt: Format = (
+        "onnx" if teacher.kind == "onnx" else "sklearn" if teacher.kind == "sklearn" else "torch"
+    )
+    art = Artifact(
+        id="teacher",
+        role="teacher",
+        stage="teacher",
+        format=fmt,
+        precision="fp32",
+        path=str(rel),
+        params=teacher.params,
+        extra={"source": source, "kind": teacher.kind, "cache_hit": hit},
+    )
+    if isinstance(teacher.module, nn.Module):
+        from edgekd.models.zoo import torch_macs
+
+        try:
+            art.macs = torch_macs(teacher.module, data.input_shape)
+        except Exception:
+            art.macs = None  # scripted modules without hookable layers
+    ctx.teacher = teacher
+    ctx.run.put_artifact(art.stamp(ctx.run.path))
+
+
+def stage_teacher_outputs(ctx: Context) -> None:
+    from edgekd.teacher.cache import teacher_outputs
+
+    data = ctx.require_data()
+    assert ctx.teacher is not None
+    total = len(data.train) + len(data.val) + len(data.test)
+    task = ctx.reporter.task("teacher outputs (cache)", total)
+    logits, hit = teacher_outputs(
+        ctx.teacher, data, ctx.cache, progress=lambda d, n: task.update(d)
+    )
+    task.update(total, "cache hit" if hit else "cached")
+    task.close()
+    ctx.teacher_logits = logits
+    ctx.run.manifest["teacher_outputs"] = {"cache_hit": hit, "teacher_hash": ctx.teacher.identity}
+
+
+def _fmt(info: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.4f}" for k, v in info.items())
+
+
+def _train_student(ctx: Context, artifact_id: str, distilled: bool) -> None:
+    """Distill (or, for the baseline, train on hard labels) the student, with checkpoints."""
+    from safetensors.torch import load_file, save_file
+
+    from edgekd.distill.losses import KDLoss
+    from edgekd.distill.trainer import fit
+    from edgekd.models.zoo import build_model, count_params, torch_macs
+
+    r, data = ctx.recipe, ctx.require_data()
+    s = r.student
+    model = build_model(s.arch, data.input_shape, data.num_classes, s.width, s.depth)
+    weights = ctx.run.path / f"{artifact_id}.safetensors"
+    if ctx.run.stage_done(artifact_id) and weights.is_file():
+        model.load_state_dict(load_file(str(weights)))
+        ctx.models[artifact_id] = model.eval()
+        return
+    train_cfg = TrainConfig(**{k: getattr(r.distill, k) for k in TrainConfig.model_fields})
+    alpha = r.distill.alpha
+    if distilled and data.train.y is None and alpha > 0:
+        ctx.reporter.log(
+            "[yellow]warning:[/] training data is unlabeled: distill.alpha forced to 0"
+        )
+        alpha = 0.0
+    if not distilled and data.train.y is None:
+        raise RecipeError("distill.baseline: a from-scratch baseline needs labels; set it to false")
+    loss = KDLoss(r.distill.temperature, alpha, r.distill.divergence) if distilled else None
+    ckpt_dir = ctx.run.path / "checkpoints"
+    ckpt_dir.mkdir(exist_ok=True)
+    task = ctx.reporter.task("distill student" if distilled else "train baseline", train_cfg.epochs)
+    hist = fit(
+        model,
+        data.train,
+        data.val,
+        train_cfg,
+        loss=loss,
+        teacher_logits=ctx.teacher_logits["train"] if distilled else None,
+        checkpoint=ckpt_dir / f"{artifact_id}.pt",
+        progress=lambda e, n, info: task.update(e, _fmt(info)),
+    )
+    task.close()
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    atomic_save(weights, lambda tmp: save_file(state, str(tmp)))
+    ctx.models[artifact_id] = model.eval()
+    art = Artifact(
+        id=artifact_id,
+        role="student" if distilled else "baseline",
+        stage="distill" if distilled else "baseline",
+        format="torch",
+        precision="fp32",
+        path=weights.name,
+        parent="teacher" if distilled else None,
+        params=count_params(model),
+        macs=torch_macs(model, data.input_shape),
+        extra={"arch": s.arch, "width": s.width, "depth": s.depth, "history": hist.to_dict()},
+    )
+    ctx.run.put_artifact(art.stamp(ctx.run.path))
+
+
+def stage_distill(ctx: Context) -> None:
+    _train_student(ctx, "student", distilled=True)
+
+
+def stage_baseline(ctx: Context) -> None:
+    _train_student(ctx, "baseline", distilled=False)
+
+
+def stage_export_onnx(ctx: Context) -> None:
+    from edgekd.export.onnx_export import check_onnx_parity, export_onnx
+
+    r, data = ctx.recipe, ctx.require_data()
+    parent = ctx.run.artifact("student")
+    assert parent is not None
+    model = ctx.models["student"]
+    path = ctx.run.path / "student.onnx"
+    export_onnx(model, data.val.x[: r.export.export_batch], path, opset=r.export.opset)
+    batch = r.export.parity_batch
+    if batch == r.export.export_batch:
+        batch += 1  # parity must use a batch size the export did not see
+    report = check_onnx_parity(model, path, data.val.x[:batch], r.export.atol, r.export.rtol)
+    art = Artifact(
+        id="student-onnx",
+        role="student",
+        stage="export",
+        format="onnx",
+        precision="fp32",
+        path=path.name,
+        parent=parent.id,
+        params=parent.params,
+        macs=parent.macs,
+        parity={
+            "status": report.status,
+            "max_abs_diff": report.max_abs_diff,
+            "atol": report.atol,
+            "rtol": report.rtol,
+            "batch_size": report.batch_size,
+        },
+        status="ok" if report.status == "pass" else "failed",
+    )
+    ctx.run.put_artifact(art.stamp(ctx.run.path))
+    if report.status != "pass":
+        ctx.run.save()
+        raise ParityError("parity check failed for student.onnx: " + "; ".join(report.failures))
+
+
+def stage_evaluate(ctx: Context) -> None:
+    """Evaluate every artifact on the test split with the runtime that runs it."""
+    from edgekd.evaluate.metrics import classification_metrics
+
+    data = ctx.require_data()
+    assert data.test.y is not None
+    t_test = ctx.teacher_logits["test"]
+    arts = [a for a in ctx.run.artifacts() if a.status == "ok"]
+    task = ctx.reporter.task("evaluate artifacts", len(arts))
+    for i, art in enumerate(arts):
+        logits = t_test if art.id == "teacher" else predict_artifact(ctx, art, data.test.x)
+        art.metrics = classification_metrics(logits, data.test.y, t_test)
+        art.extra["runtime"] = runtime_of(art)
+        ctx.run.put_artifact(art)
+        task.update(i + 1, art.id)
+    task.close()
+
+
+def runtime_of(art: Artifact) -> str:
+    return {"torch": "torch", "onnx": "onnxruntime", "tflite": "litert", "sklearn": "scikit-learn"}[
+        art.format
+    ]
+
+
+def predict_artifact(ctx: Context, art: Artifact, x: np.ndarray) -> np.ndarray:
+    """Logits of an artifact, computed by its own runtime."""
+    from edgekd.distill.trainer import predict
+
+    if art.id == "teacher" and ctx.teacher is not None:
+        return ctx.teacher.predict(x)
+    if art.format == "torch":
+        return predict(ctx.models[art.id], x)
+    if art.format == "onnx":
+        from edgekd.runtime.onnx import OnnxRunner
+
+        return OnnxRunner(art.absolute(ctx.run.path)).predict(x)
+    if art.format == "tflite":
+        from edgekd.runtime.litert import TfliteRunner
+
+        return TfliteRunner(art.absolute(ctx.run.path)).predict(x)
+    raise ValueError(f"cannot run artifact format {art.format!r}")
+
+
+def stage_profile(ctx: Context) -> None:
+    """Profile every exported artifact: static analysis, host measurement, device targets."""
+    from edgekd.profile.api import profile
+
+    r = ctx.recipe
+    arts = [a for a in ctx.run.artifacts() if a.status == "ok" and a.format in ("onnx", "tflite")]
+    task = ctx.reporter.task("profile artifacts", len(arts))
+    profiles = []
+    for i, art in enumerate(arts):
+        result = profile(
+            art.absolute(ctx.run.path),
+            targets=list(r.targets.names) or None,
+            budgets=dict(r.targets.budgets) or None,
+            measure=r.targets.measure,
+            accuracy=art.metrics.get("accuracy"),
+            strict=r.targets.strict,
+        )
+        result["model"]["path"] = art.path
+        art.macs = result["model"].get("macs", art.macs)
+        if art.params is None:
+            art.params = result["model"].get("params")
+        ctx.run.put_artifact(art)
+        profiles.append({"artifact": art.id, **result})
+        task.update(i + 1, art.id)
+    task.close()
+    ctx.run.manifest["profiles"] = profiles

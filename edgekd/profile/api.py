@@ -1,0 +1,134 @@
+"""``profile()``: static analysis + host measurement + per-target simulation + verdicts.
+
+Returns the ``profile --json`` structure of DESIGN.md (schema ``edgekd.profile/1``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edgekd.errors import UsageError
+from edgekd.profile.budgets import judge, resolve_budget
+from edgekd.profile.compat import check
+from edgekd.profile.graph import GraphSummary
+from edgekd.profile.op_support import RUNTIME_NAMES, unsupported_ops
+from edgekd.profile.schema import Runtime, Target
+from edgekd.profile.simulate import simulate
+from edgekd.profile.static import analyze
+from edgekd.profile.targets import load_runtimes, load_target
+
+SCHEMA = "edgekd.profile/1"
+DEFAULT_TARGETS = ["pixel-4", "rpi-4", "nucleo-l4r5zi"]
+
+
+def profile(
+    model: str | Path,
+    targets: list[str | Path] | None = None,
+    runtime: str | None = None,
+    budgets: dict[str, dict[str, float]] | None = None,
+    measure: bool = True,
+    threads: int | None = None,
+    accuracy: float | None = None,
+    strict: bool = False,
+    int8: bool = False,
+) -> dict[str, Any]:
+    """Profile an ONNX/TFLite file (or ``zoo:NAME``) on device targets against budgets.
+
+    ``budgets`` maps a target name (as given in ``targets``) to overrides of its default
+    budgets; ``accuracy`` is checked against ``min_accuracy``; ``strict`` judges latency
+    and energy by the high end of the uncertainty band; ``int8`` quantizes a ``zoo:`` model.
+    """
+    from edgekd.models.reference_export import resolve_model
+
+    names = [str(t) for t in (targets or DEFAULT_TARGETS)]
+    runtimes = load_runtimes()
+    if runtime is not None and runtime not in runtimes:
+        raise UsageError(f"unknown runtime {runtime!r}; valid runtimes: {', '.join(RUNTIME_NAMES)}")
+    loaded = [load_target(n) for n in names]
+    unknown = sorted(set(budgets or {}) - set(names) - {t.id for t in loaded})
+    if unknown:
+        raise UsageError(
+            f"budget given for target(s) {', '.join(unknown)} that are not profiled "
+            f"(profiled: {', '.join(names)})"
+        )
+    path = resolve_model(model, int8=int8)
+    summary = analyze(path)
+    overrides = budgets or {}
+    resolved = [
+        resolve_budget(t, overrides.get(n, overrides.get(t.id)))
+        for n, t in zip(names, loaded, strict=True)
+    ]
+    host = None
+    if measure:
+        from edgekd.profile.measure import measure_host
+
+        host = measure_host(path, threads)
+    rows = [
+        _target_row(summary, t, b, runtime, runtimes, threads, accuracy, strict)
+        for t, b in zip(loaded, resolved, strict=True)
+    ]
+    return {"schema": SCHEMA, "model": _model_section(summary), "host": host, "targets": rows}
+
+
+def _model_section(s: GraphSummary) -> dict[str, Any]:
+    return {
+        "path": s.path,
+        "format": s.format,
+        "precision": s.precision,
+        "params": s.params,
+        "weight_bytes": s.weight_bytes,
+        "file_bytes": s.file_bytes,
+        "macs": s.macs,
+        "peak_activation_bytes": s.peak_activation_bytes,
+        "op_types": s.op_types,
+        "op_support": {rt: {"unsupported": unsupported_ops(s, rt)} for rt in RUNTIME_NAMES},
+    }
+
+
+def _target_row(
+    summary: GraphSummary,
+    target: Target,
+    budget: dict[str, float],
+    runtime: str | None,
+    runtimes: dict[str, Runtime],
+    threads: int | None,
+    accuracy: float | None,
+    strict: bool,
+) -> dict[str, Any]:
+    rt_name = runtime or target.runtimes.default
+    rt = runtimes[rt_name]
+    reasons, notes = check(summary, target, rt_name, rt)
+    row: dict[str, Any] = {
+        "name": target.id,
+        "title": target.name,
+        "kind": target.kind,
+        "runtime": rt_name,
+        "calibrated": bool(rt.fitted),
+        "budget": budget,
+    }
+    runs_here = rt_name in target.runtimes.supported
+    if not runs_here:
+        row.update(predicted=dict.fromkeys(_PREDICTED_KEYS), threads=None, top_ops=[], headroom={})
+        row.update(verdict="unsupported", violations=[], unsupported=reasons, notes=notes)
+        return row
+    pred = simulate(summary, target, rt, threads)
+    verdict, violations, headroom = judge(pred, target, budget, rt.band, accuracy, strict)
+    if reasons:
+        verdict = "unsupported"
+    row.update(
+        threads=pred.threads,
+        predicted=pred.predicted_dict(),
+        verdict=verdict,
+        violations=violations,
+        headroom=headroom,
+        unsupported=reasons,
+        notes=notes + pred.notes,
+        top_ops=pred.top_ops(10),
+    )
+    return row
+
+
+_PREDICTED_KEYS = (
+    "latency_ms", "latency_ms_low", "latency_ms_high", "peak_ram_bytes", "flash_bytes", "energy_mj",
+)  # fmt: skip

@@ -1,0 +1,154 @@
+"""Typed schema of target files (``targets/*.yaml``) and runtime data (``targets/runtimes.yaml``).
+
+Every model is ``extra="forbid"`` and numbers are non-negative, so a typo or a negative
+clock is an error naming the field path. Each target carries ``sources``: where each group
+of numbers comes from (datasheet, TRM, published measurement).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, model_validator
+
+PRECISIONS = ("fp32", "fp16", "int8")
+RUNTIMES = ("litert", "onnxruntime", "tflm", "tflm-cmsis-nn")
+BUDGET_KEYS = ("latency_ms", "ram_bytes", "flash_bytes", "energy_mj", "min_accuracy")
+REQUIRED_SOURCES = ("cores", "macs_per_cycle", "memory", "bandwidth", "power")
+
+RuntimeName = Literal["litert", "onnxruntime", "tflm", "tflm-cmsis-nn"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MacsPerCycle(_Strict):
+    """Peak multiply-accumulates per cycle per core, by precision (ISA/TRM figures). A
+    precision the core has no arithmetic for is computed at the ``fp32`` rate."""
+
+    fp32: NonNegativeFloat
+    fp16: NonNegativeFloat | None = None
+    int8: NonNegativeFloat
+
+
+class CoreCluster(_Strict):
+    name: str
+    uarch: str
+    count: int = Field(ge=1)
+    freq_mhz: float = Field(gt=0)
+    macs_per_cycle: MacsPerCycle
+
+
+class Isa(_Strict):
+    neon: bool = False
+    dot_product: bool = False
+    fp16: bool = False
+    dsp: bool = False
+    fpu: bool = False
+    simd: bool = False
+
+
+class Memory(_Strict):
+    """Sizes in bytes, bandwidths in GB/s. MCUs execute weights in place from flash."""
+
+    ram_bytes: NonNegativeInt
+    flash_bytes: NonNegativeInt
+    bandwidth_gbps: float = Field(gt=0)
+    weights_in_flash: bool = False
+    flash_bandwidth_gbps: float | None = Field(default=None, gt=0)
+
+
+class Power(_Strict):
+    active_mw: float = Field(gt=0)
+    idle_mw: NonNegativeFloat | None = None
+
+
+class Budgets(_Strict):
+    latency_ms: NonNegativeFloat | None = None
+    ram_bytes: NonNegativeFloat | None = None
+    flash_bytes: NonNegativeFloat | None = None
+    energy_mj: NonNegativeFloat | None = None
+    min_accuracy: float | None = Field(default=None, ge=0, le=1)
+
+
+class TargetRuntimes(_Strict):
+    default: RuntimeName
+    supported: list[RuntimeName]
+
+    @model_validator(mode="after")
+    def _default_supported(self) -> TargetRuntimes:
+        if self.default not in self.supported:
+            raise ValueError(f"default runtime {self.default!r} is not in supported")
+        return self
+
+
+class Target(_Strict):
+    """A device: cores, ISA, memory, power, runtimes and default budgets."""
+
+    id: str
+    name: str
+    kind: Literal["phone", "board", "mcu"]
+    cores: list[CoreCluster] = Field(min_length=1)
+    isa: Isa
+    memory: Memory
+    power: Power
+    runtimes: TargetRuntimes
+    budgets: Budgets = Budgets()
+    sources: dict[str, str]
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _sources_cover_numbers(self) -> Target:
+        missing = [k for k in REQUIRED_SOURCES if not self.sources.get(k)]
+        if missing:
+            raise ValueError(f"sources must cite {', '.join(missing)}")
+        return self
+
+    def fastest_cores(self, n: int) -> list[CoreCluster]:
+        """The ``n`` fastest cores (by clock), one entry per core, as a scheduler picks them."""
+        ordered = sorted(self.cores, key=lambda c: -c.freq_mhz)
+        picked: list[CoreCluster] = []
+        for c in ordered:
+            picked += [c] * c.count
+        return picked[: max(1, n)]
+
+    @property
+    def core_count(self) -> int:
+        return sum(c.count for c in self.cores)
+
+
+class Efficiency(_Strict):
+    """Fraction of peak reached per precision, with op-class multipliers shared by all
+    precisions (depthwise and matrix-vector kernels reach less of peak than dense conv)."""
+
+    fp32: NonNegativeFloat
+    fp16: NonNegativeFloat
+    int8: NonNegativeFloat
+    depthwise: NonNegativeFloat = 1.0
+    gemm: NonNegativeFloat = 1.0
+    other: NonNegativeFloat = 0.25
+
+
+class Runtime(_Strict):
+    """A runtime's cost model: fitted efficiencies, fixed overheads and what it supports."""
+
+    description: str
+    device_kinds: list[Literal["phone", "board", "mcu"]]
+    precisions: list[Literal["fp32", "fp16", "int8"]]
+    efficiency: Efficiency
+    fitted: list[str] = []
+    op_overhead_cycles: NonNegativeFloat
+    parallel_fraction: float = Field(ge=0, le=1)
+    max_threads: int = Field(ge=1)
+    code_bytes: NonNegativeInt
+    ram_overhead_bytes: NonNegativeInt
+    arena_overhead: NonNegativeFloat = 0.0
+    band: float = Field(ge=1)
+    sources: dict[str, str]
+
+    @model_validator(mode="after")
+    def _few_factors(self) -> Runtime:
+        if len(self.fitted) > 3:
+            raise ValueError("at most 3 fitted efficiency factors per runtime")
+        return self

@@ -1,0 +1,188 @@
+"""Static analysis of TFLite flatbuffers: params, weight bytes, MACs per op, peak activations.
+
+The file is parsed with the schema bindings that ship with ai-edge-litert
+(``schema_py_generated``, generated from tensorflow/lite/schema/schema.fbs). Layout is NHWC:
+CONV_2D filters are [Cout, kh, kw, Cin/g], DEPTHWISE_CONV_2D filters [1, kh, kw, Cout],
+FULLY_CONNECTED weights [N, K].
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from edgekd.errors import ModelFileError, require
+from edgekd.profile.graph import (
+    Aliases,
+    GraphSummary,
+    OpInfo,
+    graph_precision,
+    group_sizes,
+    op_precision,
+    peak_live_bytes,
+)
+
+# TensorType -> (bytes per element, is float); schema.fbs enum TensorType
+TYPE_SIZES: dict[int, tuple[int, bool]] = {
+    0: (4, True), 1: (2, True), 2: (4, False), 3: (1, False), 4: (8, False), 6: (1, False),
+    7: (2, False), 9: (1, False), 10: (8, True), 15: (4, False), 16: (2, False),
+    17: (1, False), 18: (2, True),
+}  # fmt: skip
+DATA_OPS = {
+    "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE", "CONCATENATION", "PAD", "PADV2",
+    "SLICE", "STRIDED_SLICE", "GATHER", "SPLIT", "SPLIT_V", "PACK", "UNPACK", "SHAPE",
+    "CAST", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "TILE", "BROADCAST_TO",
+}  # fmt: skip
+VIEW_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
+POOL_OPS = {"AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"}
+REDUCE_OPS = {"MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD"}
+QUANT_OPS = {"QUANTIZE", "DEQUANTIZE"}
+BIAS_INDEX = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "TRANSPOSE_CONV": 3}
+
+
+def analyze_tflite(path: Path) -> GraphSummary:
+    """Read a .tflite file and summarise its first subgraph (see ``GraphSummary``)."""
+    schema = require("ai_edge_litert.schema_py_generated", "tflite")
+    buf = path.read_bytes()
+    try:
+        model = schema.ModelT.InitFromPackedBuf(buf, 0)
+        sg = model.subgraphs[0]
+        tensors = list(sg.tensors)
+        _ = [op.inputs for op in sg.operators]
+    except Exception as exc:
+        raise ModelFileError(f"{path}: not a readable TFLite flatbuffer ({exc})") from None
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    op_names = [_op_name(code, names) for code in model.operatorCodes]
+    return _summarise(model, sg, tensors, op_names, path, len(buf))
+
+
+def _op_name(code: Any, names: dict[int, str]) -> str:
+    """Builtin op name; codes >= 127 live in ``builtinCode`` (schema v3a), custom ops by name."""
+    c = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+    if names.get(c) == "CUSTOM" and code.customCode:
+        cc = code.customCode
+        return "CUSTOM:" + (cc.decode() if isinstance(cc, bytes) else str(cc))
+    return names.get(c, f"OP_{c}")
+
+
+def _buffer_bytes(model: Any, t: Any, file_len: int) -> int:
+    b = model.buffers[t.buffer] if 0 <= t.buffer < len(model.buffers) else None
+    if b is None:
+        return 0
+    if b.data is not None and len(b.data) > 0:
+        return len(b.data)
+    if b.offset and b.offset > 1:
+        if b.offset + b.size > file_len:
+            raise ModelFileError("TFLite buffer points past the end of the file (truncated)")
+        return int(b.size)
+    return 0
+
+
+def _summarise(model, sg, tensors, op_names, path: Path, file_len: int) -> GraphSummary:  # noqa: ANN001
+    shapes = [[int(d) for d in (t.shape if t.shape is not None else [])] for t in tensors]
+    numel = [math.prod(s) if s else 1 for s in shapes]
+    items = [TYPE_SIZES.get(int(t.type), (4, True)) for t in tensors]
+    const: dict[int, int] = {}
+    const_item: dict[int, tuple[int, bool]] = {}
+    for i, t in enumerate(tensors):
+        nbytes = _buffer_bytes(model, t, file_len)
+        if nbytes:
+            const[i], const_item[i] = nbytes, items[i]
+    params = _params(sg, op_names, const, tensors, numel)
+    aliases = Aliases()
+    ops: list[OpInfo] = []
+    steps: list[tuple[list[str], list[str]]] = []
+    pairs: list[tuple[OpInfo, list[int]]] = []
+    producer: dict[int, str] = {}
+    for k, op in enumerate(sg.operators):
+        name = op_names[op.opcodeIndex]
+        ins = [int(i) for i in (op.inputs if op.inputs is not None else []) if i >= 0]
+        outs = [int(i) for i in (op.outputs if op.outputs is not None else [])]
+        if ins and all(i in const for i in ins):  # e.g. DEQUANTIZE of fp16 weights
+            for o in outs:
+                const[o] = sum(const[i] for i in ins)
+                const_item[o] = min(const_item[i] for i in ins)
+            continue
+        fused = name in VIEW_OPS
+        acts = [i for i in ins if i not in const]
+        if fused and acts:
+            aliases.union(str(acts[0]), str(outs[0]))
+        info = _op_info(k, name, op, ins, outs, shapes, numel, const, const_item, items, fused)
+        info.name = tensors[outs[0]].name.decode() if outs and tensors[outs[0]].name else info.name
+        ops.append(info)
+        pairs.append((info, acts + outs))
+        for o in outs:
+            producer[o] = name
+        if not fused:
+            steps.append(([str(i) for i in acts], [str(o) for o in outs]))
+    act_numel = {str(i): numel[i] for i in range(len(tensors)) if i not in const}
+    act_item = {str(i): items[i][0] for i in range(len(tensors)) if i not in const}
+    sizes = group_sizes(aliases, act_numel, act_item)
+    for info, ts in pairs:
+        info.act_bytes = int(sum(sizes.get(r, 0) for r in {aliases.root(str(t)) for t in ts}))
+    rsteps = [([aliases.root(t) for t in a], [aliases.root(t) for t in b]) for a, b in steps]
+    g_in = [aliases.root(str(i)) for i in sg.inputs]
+    g_out = [aliases.root(str(o)) for o in sg.outputs]
+    return GraphSummary(
+        path=str(path),
+        format="tflite",
+        precision=graph_precision(ops),
+        params=params[0],
+        weight_bytes=params[1],
+        file_bytes=file_len,
+        macs=sum(op.macs for op in ops),
+        peak_activation_bytes=peak_live_bytes(rsteps, sizes, g_in, g_out),
+        ops=ops,
+        input_shapes={tensors[i].name.decode(): shapes[i] for i in sg.inputs},
+    )
+
+
+def _params(sg, op_names, const, tensors, numel) -> tuple[int, int]:  # noqa: ANN001
+    """(count, bytes) of weight tensors: float/int8 constants and int32 biases, not int32
+    shape/permutation operands."""
+    bias = set()
+    for op in sg.operators:
+        idx = BIAS_INDEX.get(op_names[op.opcodeIndex])
+        if idx is not None and op.inputs is not None and len(op.inputs) > idx:
+            bias.add(int(op.inputs[idx]))
+    keep = [
+        i for i in const if i < len(tensors) and (int(tensors[i].type) not in (2, 4) or i in bias)
+    ]
+    return sum(numel[i] for i in keep), sum(const[i] for i in keep)
+
+
+def _op_info(k, name, op, ins, outs, shapes, numel, const, const_item, items, fused) -> OpInfo:  # noqa: ANN001
+    out_n = numel[outs[0]] if outs else 0
+    op_class, macs = "elementwise", out_n
+    if name == "CONV_2D" and len(ins) > 1:
+        macs, op_class = out_n * math.prod(shapes[ins[1]][1:]), "conv"
+    elif name == "DEPTHWISE_CONV_2D" and len(ins) > 1:
+        macs, op_class = out_n * math.prod(shapes[ins[1]][1:3]), "depthwise"
+    elif name == "TRANSPOSE_CONV" and len(ins) > 2:
+        macs, op_class = numel[ins[2]] * math.prod(shapes[ins[1]][:3]), "conv"
+    elif name in ("FULLY_CONNECTED", "BATCH_MATMUL") and len(ins) > 1:
+        macs, op_class = out_n * (shapes[ins[0]][-1] if shapes[ins[0]] else 1), "gemm"
+    elif name in POOL_OPS:
+        opts = op.builtinOptions
+        window = int(getattr(opts, "filterHeight", 1) or 1) * int(
+            getattr(opts, "filterWidth", 1) or 1
+        )
+        macs, op_class = out_n * window, "pool"
+    elif name in REDUCE_OPS:
+        macs, op_class = numel[ins[0]] if ins else 0, "pool"
+    elif name in QUANT_OPS:
+        macs, op_class = 0, "quant"
+    elif name in DATA_OPS:
+        macs, op_class = 0, "data"
+    sizes = [const_item[i] if i in const else items[i] for i in ins]
+    return OpInfo(
+        name=f"{name}_{k}",
+        op_type=name,
+        op_class=op_class,
+        macs=int(macs),
+        weight_bytes=int(sum(const[i] for i in ins if i in const)),
+        act_bytes=0,
+        precision=op_precision(sizes),
+        fused=fused,
+    )

@@ -1,0 +1,1 @@
+"""Runtimes that run artifacts: torch, onnxruntime, LiteRT."""

@@ -1,0 +1,233 @@
+"""Load a teacher from any source the recipe names, behind one interface.
+
+A teacher maps inputs to logits. Sources: a zoo model trained here (cached by recipe and
+data hash), a safetensors state dict plus a zoo architecture, a TorchScript or
+``torch.export`` file, an ONNX file (run by onnxruntime) or a scikit-learn estimator
+(skops, or joblib/pickle with ``trust: true`` since unpickling can execute arbitrary code).
+``torch.load`` is only ever called with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgekd.data.loaders import DataSplits
+from edgekd.errors import ModelFileError, UsageError
+from edgekd.fileio import sha256_bytes, sha256_file
+from edgekd.models.config import TeacherConfig
+
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+
+
+@dataclass
+class Teacher:
+    """A loaded teacher. ``identity`` is a content hash used as the output-cache key."""
+
+    kind: str
+    identity: str
+    path: Path | None
+    predict_fn: Callable[[np.ndarray], np.ndarray]
+    module: object | None = None  # the torch nn.Module when the teacher has internals
+    params: int | None = None
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Logits for ``x`` (normalized inputs, as every stage sees them)."""
+        return np.asarray(self.predict_fn(x), dtype=np.float32)
+
+
+def load_teacher_file(cfg: TeacherConfig, data: DataSplits) -> Teacher:
+    """Load the teacher file named by ``cfg.path`` and check its class count against ``data``."""
+    assert cfg.path is not None
+    path = Path(cfg.path)
+    if not path.is_file():
+        raise ModelFileError(f"teacher.path: file not found: {path}")
+    suffix = path.suffix.lower()
+    loaders: dict[str, Callable[[Path, TeacherConfig, DataSplits], Teacher]] = {
+        ".safetensors": _load_safetensors,
+        ".pt": _load_torchscript,
+        ".pth": _load_torchscript,
+        ".pt2": _load_exported,
+        ".onnx": _load_onnx,
+        ".skops": _load_sklearn,
+        ".joblib": _load_sklearn,
+        ".pkl": _load_sklearn,
+        ".pickle": _load_sklearn,
+    }
+    if suffix not in loaders:
+        raise ModelFileError(
+            f"teacher.path: {path}: unknown teacher format {suffix!r}; expected one of "
+            + ", ".join(sorted(loaders))
+        )
+    teacher = loaders[suffix](path, cfg, data)
+    if cfg.input == "raw":
+        teacher = _with_raw_inputs(teacher, data)
+    check_class_count(teacher, data)
+    return teacher
+
+
+def check_class_count(teacher: Teacher, data: DataSplits) -> None:
+    try:
+        out = teacher.predict(data.val.x[:2])
+    except Exception as exc:
+        raise ModelFileError(
+            f"teacher {teacher.path}: failed on inputs of shape {data.val.x[:2].shape}: {exc}"
+        ) from None
+    if out.ndim != 2 or out.shape[1] != data.num_classes:
+        got = out.shape[1] if out.ndim == 2 else f"shape {out.shape}"
+        raise ModelFileError(
+            f"teacher {teacher.path}: outputs {got} classes but the data has {data.num_classes}"
+        )
+
+
+def _with_raw_inputs(teacher: Teacher, data: DataSplits) -> Teacher:
+    """Undo edgekd's normalization before calling a teacher trained on raw features."""
+    mean = np.asarray(data.preprocess["mean"], np.float32)
+    std = np.asarray(data.preprocess["std"], np.float32)
+    inner = teacher.predict_fn
+    teacher.predict_fn = lambda x: inner((x * std + mean).astype(np.float32))
+    teacher.identity = sha256_bytes(
+        teacher.identity.encode(), b"raw", mean.tobytes(), std.tobytes()
+    )
+    return teacher
+
+
+def torch_teacher(module, kind: str, identity: str, path: Path | None) -> Teacher:
+    import torch
+
+    from edgekd.distill.trainer import predict
+
+    module.eval()
+    params = sum(p.numel() for p in module.parameters()) if hasattr(module, "parameters") else None
+
+    def run(x: np.ndarray) -> np.ndarray:
+        if isinstance(module, torch.nn.Module):
+            return predict(module, x)
+        with torch.no_grad():
+            return module(torch.from_numpy(x)).numpy()
+
+    return Teacher(kind, identity, path, run, module=module, params=params)
+
+
+def _load_safetensors(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:
+    from safetensors.torch import load_file
+
+    from edgekd.models.zoo import build_model
+
+    try:
+        state = load_file(str(path))
+    except Exception as exc:
+        raise ModelFileError(
+            f"{path}: not a readable safetensors file (truncated?): {exc}"
+        ) from None
+    model = build_model(cfg.arch, data.input_shape, data.num_classes, cfg.width, cfg.depth)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ModelFileError(
+            f"{path}: does not match zoo arch {cfg.arch!r} width={cfg.width} depth={cfg.depth} "
+            f"for {data.num_classes} classes ({first}); set teacher.arch/width/depth"
+        ) from None
+    identity = sha256_bytes(
+        sha256_file(path).encode(), f"{cfg.arch}/{cfg.width}/{cfg.depth}".encode()
+    )
+    return torch_teacher(model, "safetensors", identity, path)
+
+
+def _load_torchscript(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:
+    import torch
+
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        raise ModelFileError(
+            f"{path}: not a readable TorchScript file (corrupt or truncated?): "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
+    return torch_teacher(module, "torchscript", sha256_file(path), path)
+
+
+def _load_exported(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:
+    """A ``torch.export`` program. One exported with a static batch size B is run in chunks of
+    B (the last chunk zero-padded), since its graph accepts no other batch size."""
+    import torch
+
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:
+        raise ModelFileError(
+            f"{path}: not a readable torch.export file (corrupt or truncated?): {exc}"
+        ) from None
+    module = program.module()
+    user_inputs = set(program.graph_signature.user_inputs)
+    dims = [
+        n.meta["val"].shape[0]
+        for n in program.graph.nodes
+        if n.op == "placeholder" and n.name in user_inputs and "val" in n.meta
+    ]
+    static = dims[0] if dims and isinstance(dims[0], int) else None
+
+    def run(x: np.ndarray) -> np.ndarray:
+        step = static or len(x)
+        outs = []
+        with torch.no_grad():
+            for i in range(0, len(x), step):
+                chunk = x[i : i + step]
+                pad = step - len(chunk)
+                if pad:
+                    chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
+                outs.append(module(torch.from_numpy(chunk)).numpy()[: step - pad])
+        return np.concatenate(outs)
+
+    params = sum(int(p.numel()) for p in program.state_dict.values())
+    return Teacher("exported", sha256_file(path), path, run, module=None, params=params)
+
+
+def _load_onnx(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:
+    from edgekd.runtime.onnx import OnnxRunner
+
+    runner = OnnxRunner(path)
+    return Teacher("onnx", sha256_file(path), path, runner.predict)
+
+
+def _load_sklearn(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        if not cfg.trust:
+            raise UsageError(
+                f"teacher.path: {path} is a pickle ({path.suffix}); unpickling can run arbitrary "
+                "code, so edgekd loads it only with teacher.trust: true "
+                "(or save the estimator with skops instead)"
+            )
+        import joblib
+
+        try:
+            est = joblib.load(path)
+        except Exception as exc:
+            raise ModelFileError(f"{path}: cannot unpickle the estimator: {exc}") from None
+    else:
+        import skops.io as sio
+
+        try:
+            untrusted = sio.get_untrusted_types(file=path)
+            if untrusted and not cfg.trust:
+                raise UsageError(
+                    f"teacher.path: {path} contains types skops does not trust by default "
+                    f"({', '.join(untrusted)}); set teacher.trust: true if you trust the file"
+                )
+            est = sio.load(path, trusted=untrusted)
+        except UsageError:
+            raise
+        except Exception as exc:
+            raise ModelFileError(f"{path}: not a readable skops file: {exc}") from None
+    if not hasattr(est, "predict_proba"):
+        raise ModelFileError(f"{path}: the estimator has no predict_proba; a teacher needs scores")
+
+    def run(x: np.ndarray) -> np.ndarray:
+        probs = est.predict_proba(x.reshape(len(x), -1))
+        return np.log(np.clip(probs, 1e-7, 1.0))  # log-probabilities serve as logits
+
+    return Teacher("sklearn", sha256_file(path), path, run)

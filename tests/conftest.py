@@ -1,0 +1,59 @@
+"""Shared fixtures: a per-session teacher cache, tiny data, and a CLI runner with exit codes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# Tests stay small and deterministic: one thread, fixed seeds.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cache = tmp_path_factory.mktemp("edgekd-cache")
+    os.environ["EDGEKD_CACHE"] = str(cache)
+    import torch
+
+    torch.set_num_threads(1)
+    return cache
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """Run ``edgekd`` in-process through the real entry point; returns exit code and output."""
+    from edgekd.cli import main
+
+    def run(*args: str) -> CliResult:
+        os.environ["EDGEKD_NO_EXIT"] = "1"
+        try:
+            code = main(list(args))
+        finally:
+            os.environ.pop("EDGEKD_NO_EXIT", None)
+        out = capsys.readouterr()
+        return CliResult(code, out.out, out.err)
+
+    return run
+
+
+# Recipe overrides that make an end-to-end run take seconds.
+FAST = [
+    "--set",
+    "teacher.fit.epochs=3",
+    "--set",
+    "distill.epochs=3",
+    "--set",
+    "teacher.width=8",
+    "--set",
+    "targets.measure=false",
+]

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from edgekd.data.config import DataConfig
+from edgekd.data.loaders import load_data
+from edgekd.errors import DataError
+
+
+def test_digits_split_is_deterministic_stratified_and_normalized_from_train():
+    a, b = load_data(DataConfig(seed=3)), load_data(DataConfig(seed=3))
+    assert np.array_equal(a.test.x, b.test.x) and a.hash == b.hash
+    assert (len(a.train), len(a.val), len(a.test)) == (1167, 270, 360)
+    assert a.input_shape == (1, 8, 8) and a.num_classes == 10
+    # stratified: every class present in every split in near-equal shares
+    for s in (a.train, a.val, a.test):
+        counts = np.bincount(s.y, minlength=10)
+        assert counts.min() >= 0.8 * counts.mean()
+    # train statistics: the normalized train split has mean 0, std 1 (per channel)
+    assert abs(float(a.train.x.mean())) < 1e-5 and abs(float(a.train.x.std()) - 1) < 1e-4
+    assert abs(float(a.test.x.mean())) > 1e-4  # test was not normalized by its own stats
+    c = load_data(DataConfig(seed=4))
+    assert c.hash != a.hash and not np.array_equal(c.test.x, a.test.x)
+
+
+def test_npz_and_csv_files(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 5)).astype(np.float32)
+    y = np.repeat(np.arange(3), 20)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    d = load_data(DataConfig(source="npz", path=tmp_path / "d.npz"))
+    assert d.input_shape == (5,) and d.num_classes == 3
+    rows = ["f1,f2,species"] + [
+        f"{a:.3f},{b:.3f},{'cat' if k else 'dog'}"
+        for (a, b), k in zip(x[:, :2], y % 2, strict=True)
+    ]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    c = load_data(DataConfig(source="csv", path=tmp_path / "d.csv", label_column="species"))
+    assert c.input_shape == (2,) and c.class_names == ["cat", "dog"]
+
+
+def test_csv_with_nan_names_row_and_column(tmp_path):
+    (tmp_path / "d.csv").write_text("a,b,label\n1,2,0\n3,nan,1\n")
+    with pytest.raises(DataError, match=r"row 3, column 'b' is NaN"):
+        load_data(DataConfig(source="csv", path=tmp_path / "d.csv"))
+
+
+def test_csv_without_label_column_names_it_and_lists_columns(tmp_path):
+    (tmp_path / "d.csv").write_text("a,b,target\n1,2,0\n")
+    with pytest.raises(DataError, match=r"no label column 'label' \(columns: a, b, target\)"):
+        load_data(DataConfig(source="csv", path=tmp_path / "d.csv"))
+
+
+def test_missing_data_file(tmp_path):
+    with pytest.raises(DataError, match="data.path: file not found"):
+        load_data(DataConfig(source="npz", path=tmp_path / "missing.npz"))
+
+
+def test_npz_without_x_is_named(tmp_path):
+    np.savez(tmp_path / "d.npz", features=np.zeros((4, 2)))
+    with pytest.raises(DataError, match="expected an array named 'x'"):
+        load_data(DataConfig(source="npz", path=tmp_path / "d.npz"))

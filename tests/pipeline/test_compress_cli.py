@@ -1,0 +1,138 @@
+"""End to end through the real CLI entry point: exit codes, run directory, reports."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FAST
+
+NO_TARGETS = ["--set", "targets.names=[]"]
+
+
+def run_dir_of(stdout: str) -> Path:
+    line = next(ln for ln in stdout.splitlines() if ln.startswith("run directory:"))
+    return Path(line.split(":", 1)[1].strip())
+
+
+@pytest.mark.slow
+def test_compress_writes_a_whole_run_directory(cli, tmp_path):
+    r = cli("compress", "--out", str(tmp_path), "--quiet", *FAST, *NO_TARGETS)
+    assert r.exit_code == 0, r.stderr
+    run = run_dir_of(r.stdout)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["versions"]["torch"].startswith("2.13")
+    for stage in (
+        "data",
+        "teacher",
+        "teacher_outputs",
+        "distill",
+        "baseline",
+        "export_onnx",
+        "evaluate",
+    ):
+        assert manifest["stages"][stage]["status"] == "done"
+        assert manifest["stages"][stage]["seconds"] >= 0
+    report = json.loads((run / "report.json").read_text())
+    ids = {a["id"]: a for a in report["artifacts"]}
+    assert set(ids) >= {"teacher", "student", "baseline", "student-onnx"}
+    onnx_art = ids["student-onnx"]
+    assert onnx_art["parent"] == "student" and onnx_art["runtime"] == "onnxruntime"
+    assert onnx_art["parity"]["status"] == "pass"
+    for a in ids.values():
+        assert set(a["metrics"]) == {"accuracy", "macro_f1", "agreement"}
+        assert (run / a["path"]).is_file()
+        assert manifest["files"][a["path"]] == a["sha256"]
+    # the ONNX file's accuracy was measured by onnxruntime and matches its torch parent
+    assert onnx_art["metrics"]["accuracy"] == pytest.approx(
+        ids["student"]["metrics"]["accuracy"], abs=0.01
+    )
+    assert "| student-onnx |" in (run / "report.md").read_text()
+    assert not list(run.rglob("*.part"))
+
+
+@pytest.mark.slow
+def test_parity_failure_exits_1_and_marks_the_artifact_failed(cli, tmp_path):
+    r = cli(
+        "compress",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+        *FAST,
+        *NO_TARGETS,
+        "--set",
+        "export.atol=0",
+        "--set",
+        "export.rtol=0",
+    )
+    assert r.exit_code == 1
+    assert "parity check failed for student.onnx" in r.stderr and "max abs diff" in r.stderr
+    assert "Traceback" not in r.stderr
+    manifest = json.loads(next(tmp_path.glob("*/manifest.json")).read_text())
+    art = next(a for a in manifest["artifacts"] if a["id"] == "student-onnx")
+    assert art["status"] == "failed" and manifest["status"] == "failed"
+    assert manifest["stages"]["export_onnx"]["status"] == "failed"
+
+
+def test_bad_inputs_exit_2_with_one_message(cli, tmp_path):
+    (tmp_path / "bad.yaml").write_text("distill:\n  temperature: 4\n    alpha: 2\n")
+    (tmp_path / "unknown.yaml").write_text("distill: {temprature: 4}\n")
+    (tmp_path / "type.yaml").write_text("distill: {epochs: lots}\n")
+    (tmp_path / "file").write_text("")
+    cases = [
+        (["compress", str(tmp_path / "missing.yaml")], "recipe file not found"),
+        (["compress", str(tmp_path / "bad.yaml")], "YAML syntax error at line 3"),
+        (["compress", str(tmp_path / "unknown.yaml")], "distill.temprature: unknown key"),
+        (["compress", str(tmp_path / "type.yaml")], "distill.epochs: got 'lots'"),
+        (
+            ["compress", "--set", "teacher.path=" + str(tmp_path / "t.onnx")],
+            "teacher.path: file not found",
+        ),
+        (
+            ["compress", "--set", "data.source=csv", "--set", f"data.path={tmp_path}/d.csv"],
+            "data.path: file not found",
+        ),
+        (
+            ["compress", "--out", str(tmp_path / "file" / "runs"), *FAST],
+            "output.dir: cannot write run directory",
+        ),
+    ]
+    for args, needle in cases:
+        r = cli(*args)
+        assert r.exit_code == 2, (args, r.stderr)
+        assert needle in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr
+        assert not list((tmp_path / "file").parent.glob("runs"))
+
+
+def test_init_writes_a_starter_recipe_that_compress_accepts(cli, tmp_path):
+    path = tmp_path / "my.yaml"
+    assert cli("init", str(path)).exit_code == 0
+    assert "temperature" in path.read_text()
+    again = cli("init", str(path))
+    assert again.exit_code == 2 and "--force" in again.stderr
+
+
+def test_help_imports_no_heavy_backend():
+    code = (
+        "import sys; from edgekd.cli import main; import os; os.environ['EDGEKD_NO_EXIT']='1';"
+        "main(['--help']); "
+        "heavy=[m for m in ('torch','tensorflow','onnxruntime','onnx') if m in sys.modules];"
+        "assert not heavy, heavy"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "compress" in out.stdout
+
+
+def test_default_recipe_student_is_at_least_10x_smaller_than_its_teacher():
+    from edgekd.models.zoo import build_model, count_params
+    from edgekd.recipe.schema import Recipe
+
+    r = Recipe()
+    teacher = build_model(r.teacher.arch, (1, 8, 8), 10, r.teacher.width, r.teacher.depth)
+    student = build_model(r.student.arch, (1, 8, 8), 10, r.student.width, r.student.depth)
+    assert count_params(teacher) >= 10 * count_params(student)

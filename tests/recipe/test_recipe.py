@@ -1,0 +1,100 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from edgekd.errors import RecipeError
+from edgekd.recipe.load import default_recipe_text, load_recipe
+from edgekd.recipe.schema import Recipe
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "r.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_builtin_recipe_equals_schema_defaults():
+    assert load_recipe(None) == Recipe()
+
+
+def test_set_overrides_nested_fields_with_yaml_values(tmp_path):
+    r = load_recipe(
+        write(tmp_path, "distill: {temperature: 2}\n"),
+        ["distill.temperature=6", "export.formats=[onnx]"],
+    )
+    assert r.distill.temperature == 6.0
+    assert r.export.formats == ["onnx"]
+
+
+def test_relative_paths_resolve_against_the_recipe_file(tmp_path):
+    r = load_recipe(write(tmp_path, "data: {source: csv, path: d.csv}\n"))
+    assert r.data.path == tmp_path / "d.csv"
+
+
+def test_recipe_is_frozen():
+    r = Recipe()
+    with pytest.raises(ValidationError, match="frozen"):
+        r.distill.temperature = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("distill: {temprature: 4}\n", "distill.temprature: unknown key"),
+        (
+            "distill: {temperature: 0}\n",
+            "distill.temperature: got 0; input should be greater than 0",
+        ),
+        ("distill: {temperature: -1}\n", "distill.temperature: got -1"),
+        (
+            "distill: {alpha: 1.5}\n",
+            "distill.alpha: got 1.5; input should be less than or equal to 1",
+        ),
+        ("distill: {alpha: -0.1}\n", "distill.alpha: got -0.1"),
+        (
+            "distill: {epochs: 0}\n",
+            "distill.epochs: got 0; input should be greater than or equal to 1",
+        ),
+        (
+            "distill: {epochs: many}\n",
+            "distill.epochs: got 'many'; input should be a valid integer",
+        ),
+        (
+            "distill: {divergence: l2}\n",
+            "distill.divergence: got 'l2'; expected one of 'kl', 'reverse_kl' or 'jsd'",
+        ),
+        ("bogus: 1\n", "bogus: unknown key"),
+    ],
+)
+def test_invalid_fields_name_path_value_and_what_is_allowed(tmp_path, text, needle):
+    with pytest.raises(RecipeError) as e:
+        load_recipe(write(tmp_path, text))
+    assert needle in str(e.value)
+    assert str(tmp_path / "r.yaml") in str(e.value)
+
+
+def test_yaml_syntax_error_reports_line_and_column(tmp_path):
+    with pytest.raises(RecipeError, match=r"YAML syntax error at line 3, column \d+"):
+        load_recipe(write(tmp_path, "data:\n  source: digits\n  seed: 1: 2\n"))
+
+
+def test_missing_recipe_file(tmp_path):
+    with pytest.raises(RecipeError, match="recipe file not found"):
+        load_recipe(tmp_path / "nope.yaml")
+
+
+def test_bad_override_syntax():
+    with pytest.raises(RecipeError, match="expected KEY.PATH=VALUE"):
+        load_recipe(None, ["distill.temperature"])
+
+
+def test_yaml_tags_never_execute_code(tmp_path):
+    with pytest.raises(RecipeError, match="YAML"):
+        load_recipe(write(tmp_path, "data: !!python/object/apply:os.system ['true']\n"))
+
+
+def test_starter_recipe_is_commented_and_valid(tmp_path):
+    text = default_recipe_text()
+    assert text.count("#") > 10
+    assert load_recipe(write(tmp_path, text)) == Recipe()
