@@ -17,6 +17,7 @@ node names to exclude, or a calibration set that is too small or of the wrong sh
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 import warnings
@@ -187,7 +188,7 @@ def quantize_file(
         )
         warnings.warn(msg, stacklevel=2)
         notes.append(msg)
-        s = PtqSettings(**{**s.__dict__, "method": "static"})
+        s = dataclasses.replace(s, method="static")
     check_request(model, src, s, calib)
     with atomic_path(dst) as tmp:
         if s.method == "fp16":
