@@ -17,7 +17,9 @@ node names to exclude, or a calibration set that is too small or of the wrong sh
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import logging
 import tempfile
 import warnings
@@ -215,19 +217,20 @@ def _static(src: Path, dst: Path, s: PtqSettings, input_name: str, calib: np.nda
     with tempfile.TemporaryDirectory() as tmpdir:
         pre = Path(tmpdir) / "pre.onnx"
         q.quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        q.quantize_static(
-            str(pre),
-            str(dst),
-            make_reader(input_name, calib),
-            quant_format=q.QuantFormat.QDQ,
-            per_channel=s.per_channel,
-            activation_type=q.QuantType.QUInt8,
-            weight_type=q.QuantType.QInt8,
-            nodes_to_exclude=list(s.exclude_nodes) or None,
-            op_types_to_quantize=_op_types(s),
-            calibrate_method=getattr(q.CalibrationMethod, CALIBRATION[s.calibration]),
-            extra_options=extra,
-        )
+        with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress
+            q.quantize_static(
+                str(pre),
+                str(dst),
+                make_reader(input_name, calib),
+                quant_format=q.QuantFormat.QDQ,
+                per_channel=s.per_channel,
+                activation_type=q.QuantType.QUInt8,
+                weight_type=q.QuantType.QInt8,
+                nodes_to_exclude=list(s.exclude_nodes) or None,
+                op_types_to_quantize=_op_types(s),
+                calibrate_method=getattr(q.CalibrationMethod, CALIBRATION[s.calibration]),
+                extra_options=extra,
+            )
 
 
 def _dynamic(src: Path, dst: Path, s: PtqSettings) -> None:
