@@ -1,49 +1,25 @@
-"""Shared fixtures: digits, a briefly trained cnn student and cached teacher logits."""
+"""Fixtures: the prune tests' digits/student/teacher logits, plus float ONNX files."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import torch
 
-from edgekd.data.loaders import DataSplits, load_data
+from edgekd.data.loaders import DataSplits
 from edgekd.distill.config import TrainConfig
-from edgekd.distill.trainer import fit, predict
+from edgekd.distill.trainer import fit
 from edgekd.models.zoo import build_model
-
-torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="session")
-def digits() -> DataSplits:
-    return load_data()
+from tests.prune.conftest import digits, student, teacher_logits  # noqa: F401
 
 
 @pytest.fixture(scope="session")
-def teacher_logits(digits: DataSplits) -> np.ndarray:
-    torch.manual_seed(1)
-    teacher = build_model("cnn", digits.input_shape, digits.num_classes, 16, 2)
-    fit(teacher, digits.train, digits.val, TrainConfig(epochs=6, lr=5e-3))
-    return predict(teacher, digits.train.x)
-
-
-@pytest.fixture(scope="session")
-def student(digits: DataSplits) -> torch.nn.Module:
-    torch.manual_seed(0)
-    model = build_model("cnn", digits.input_shape, digits.num_classes, 8, 2)
-    fit(model, digits.train, digits.val, TrainConfig(epochs=6, lr=5e-3))
-    return model
-
-
-@pytest.fixture(scope="session")
-def float_onnx(tmp_path_factory: pytest.TempPathFactory, student, digits: DataSplits):
+def float_onnx(tmp_path_factory: pytest.TempPathFactory, student, digits: DataSplits):  # noqa: F811
     from edgekd.export.onnx_export import export_onnx
 
     return export_onnx(student, digits.val.x[:2], tmp_path_factory.mktemp("onnx") / "cnn.onnx")
 
 
 @pytest.fixture(scope="session")
-def mlp_onnx(tmp_path_factory: pytest.TempPathFactory, digits: DataSplits):
+def mlp_onnx(tmp_path_factory: pytest.TempPathFactory, digits: DataSplits):  # noqa: F811
     from edgekd.export.onnx_export import export_onnx
 
     model = build_model("mlp", digits.input_shape, digits.num_classes, 16, 1)
