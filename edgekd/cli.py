@@ -97,15 +97,58 @@ def init(
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    format_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--format",
+            help="md, html or json; repeat for several (default: the recipe's report.formats).",
+        ),
+    ] = None,
 ) -> None:
     """Regenerate a run's reports from its manifest, without rerunning anything."""
+    from edgekd.errors import UsageError
     from edgekd.pipeline.rundir import RunDir
-    from edgekd.report.build import write_reports
+    from edgekd.report.build import FILES, FORMATS, recipe_formats, write_reports
 
+    bad = [f for f in format_ or [] if f not in FORMATS]
+    if bad:
+        raise UsageError(f"--format {bad[0]!r}: expected one of {', '.join(FORMATS)}")
     run = RunDir.open(run_dir)
-    rep = write_reports(run)
-    typer.echo(f"{run_dir / 'report.json'}\n{run_dir / 'report.md'}")
-    del rep
+    formats = list(dict.fromkeys(format_ or recipe_formats(run.manifest)))
+    write_reports(run, formats)
+    for f in formats:
+        typer.echo(str(run_dir / FILES[f]))
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="Reference run directory (A).")],
+    run_b: Annotated[Path, typer.Argument(help="Run directory to compare with A (B).")],
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON instead of Markdown.")] = False,
+) -> None:
+    """Show what changed from run A to run B: recipe, accuracy, size, predictions, verdicts."""
+    import json
+
+    from edgekd.pipeline.rundir import RunDir
+    from edgekd.report.build import build_report
+    from edgekd.report.compare import compare as compare_runs
+    from edgekd.report.compare import render_compare
+
+    a, b = RunDir.open(run_a), RunDir.open(run_b)
+    result = compare_runs(build_report(a.manifest), build_report(b.manifest), run_a, run_b)
+    typer.echo(json.dumps(result, indent=2) if json_ else render_compare(result))
+
+
+def _register_capabilities() -> None:
+    """Commands that live with their stage: each module's ``register`` adds its commands.
+    Those modules import nothing heavy at import time."""
+    from edgekd.profile import cli as profile_cli
+
+    for module in (profile_cli,):
+        module.register(app)
+
+
+_register_capabilities()
 
 
 def main(argv: list[str] | None = None) -> Any:

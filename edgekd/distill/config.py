@@ -29,6 +29,7 @@ class DistillConfig(TrainConfig):
     loss = alpha * CE(student, labels) + (1 - alpha) * T^2 * D(teacher/T, student/T)
     """
 
+    epochs: int = Field(150, ge=1, description="KD pays off with a long budget (Beyer et al. 2022)")
     temperature: float = Field(4.0, gt=0)
     alpha: float = Field(0.1, ge=0, le=1)
     divergence: Literal["kl", "reverse_kl", "jsd"] = "kl"

@@ -266,4 +266,18 @@ def build_reference(name: str) -> tuple[nn.Module, tuple[int, ...]]:
     builder, shape = REFERENCE[name]
     torch.manual_seed(0)
     model = builder().eval()
+    randomize_batchnorm(model)
     return fold_batchnorm(model), (1, *shape)
+
+
+def randomize_batchnorm(model: nn.Module) -> None:
+    """Give BatchNorm layers random statistics, as trained ones have. With the default
+    init every folded bias is zero and exporters deduplicate them into one shared tensor."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                assert m.running_mean is not None and m.running_var is not None
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.1)

@@ -9,14 +9,16 @@ depend on the values).
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
 from typing import Any
 
+from edgekd.errors import UsageError
 from edgekd.fileio import atomic_path, atomic_save
 
-CACHE_VERSION = "v1"
+CACHE_VERSION = "v2"
 
 
 def cache_dir() -> Path:
@@ -26,11 +28,11 @@ def cache_dir() -> Path:
 
 def reference_onnx(name: str, int8: bool = False, directory: str | Path | None = None) -> Path:
     """Path of the cached ONNX export of reference model ``name`` (built on first use)."""
-    from edgekd.models.reference import build_reference  # validates the name
-
     d = Path(directory) if directory else cache_dir()
     fp32 = d / f"{name}.{CACHE_VERSION}.onnx"
-    if not fp32.is_file():
+    if not fp32.is_file():  # torch only loads when the export is not cached yet
+        from edgekd.models.reference import build_reference  # validates the name
+
         model, shape = build_reference(name)
         atomic_save(fp32, lambda tmp: _export(model, shape, tmp))
     if not int8:
@@ -81,10 +83,16 @@ def quantize_int8(src: str | Path, dst: str | Path, samples: int = 4) -> None:
         def get_next(self) -> dict | None:
             return next(self.it, None)
 
-    quantize_static(
-        str(src), str(dst), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-    )  # fmt: skip
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer logs pre-processing advice as warnings
+    try:
+        quantize_static(
+            str(src), str(dst), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+        )  # fmt: skip
+    finally:
+        root.setLevel(level)
 
 
 def resolve_model(spec: str | Path, int8: bool = False) -> Path:
@@ -92,4 +100,9 @@ def resolve_model(spec: str | Path, int8: bool = False) -> Path:
     s = str(spec)
     if s.startswith("zoo:"):
         return reference_onnx(s[4:], int8=int8)
+    if int8:
+        raise UsageError(
+            f"--int8 quantizes zoo: models only; {s} is profiled as it is "
+            "(quantize it first, e.g. with edgekd's quantize stage)"
+        )
     return Path(s)

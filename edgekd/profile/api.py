@@ -11,6 +11,7 @@ from typing import Any
 from edgekd.errors import UsageError
 from edgekd.profile.budgets import judge, resolve_budget
 from edgekd.profile.compat import check
+from edgekd.profile.config import DEFAULT_TARGETS, TargetsConfig
 from edgekd.profile.graph import GraphSummary
 from edgekd.profile.op_support import RUNTIME_NAMES, unsupported_ops
 from edgekd.profile.schema import Runtime, Target
@@ -19,7 +20,6 @@ from edgekd.profile.static import analyze
 from edgekd.profile.targets import load_runtimes, load_target
 
 SCHEMA = "edgekd.profile/1"
-DEFAULT_TARGETS = ["pixel-4", "rpi-4", "nucleo-l4r5zi"]
 
 
 def profile(
@@ -41,7 +41,7 @@ def profile(
     """
     from edgekd.models.reference_export import resolve_model
 
-    names = [str(t) for t in (targets or DEFAULT_TARGETS)]
+    names = [str(t) for t in (targets or list(DEFAULT_TARGETS))]
     runtimes = load_runtimes()
     if runtime is not None and runtime not in runtimes:
         raise UsageError(f"unknown runtime {runtime!r}; valid runtimes: {', '.join(RUNTIME_NAMES)}")
@@ -52,13 +52,13 @@ def profile(
             f"budget given for target(s) {', '.join(unknown)} that are not profiled "
             f"(profiled: {', '.join(names)})"
         )
-    path = resolve_model(model, int8=int8)
-    summary = analyze(path)
     overrides = budgets or {}
     resolved = [
         resolve_budget(t, overrides.get(n, overrides.get(t.id)))
         for n, t in zip(names, loaded, strict=True)
     ]
+    path = resolve_model(model, int8=int8)  # inputs are all checked before any work
+    summary = analyze(path)
     host = None
     if measure:
         from edgekd.profile.measure import measure_host
@@ -69,6 +69,22 @@ def profile(
         for t, b in zip(loaded, resolved, strict=True)
     ]
     return {"schema": SCHEMA, "model": _model_section(summary), "host": host, "targets": rows}
+
+
+def profile_with(
+    model: str | Path, config: TargetsConfig, accuracy: float | None = None
+) -> dict[str, Any]:
+    """``profile()`` driven by a recipe's ``targets:`` section."""
+    return profile(
+        model,
+        targets=list(config.names),
+        runtime=config.runtime,
+        budgets=dict(config.budgets),
+        measure=config.measure,
+        threads=config.threads,
+        accuracy=accuracy,
+        strict=config.strict,
+    )
 
 
 def _model_section(s: GraphSummary) -> dict[str, Any]:
@@ -114,6 +130,8 @@ def _target_row(
         return row
     pred = simulate(summary, target, rt, threads)
     verdict, violations, headroom = judge(pred, target, budget, rt.band, accuracy, strict)
+    if "min_accuracy" in budget and accuracy is None:
+        notes.append("min_accuracy not checked: no accuracy given")
     if reasons:
         verdict = "unsupported"
     row.update(

@@ -69,7 +69,7 @@ def judge(
             op = "<" if key == "min_accuracy" else ">"
             violations.append(
                 {"key": key, "value": value, "limit": limit,
-                 "message": f"{key} {_fmt(value)} {op} budget {_fmt(limit)}"}
+                 "message": f"{key} {_fmt(key, value)} {op} budget {_fmt(key, limit)}"}
             )  # fmt: skip
     for key, cap in (
         ("ram_bytes", target.memory.ram_bytes),
@@ -78,10 +78,20 @@ def judge(
         if values[key] > cap and not any(v["key"] == key for v in violations):
             violations.append(
                 {"key": key, "value": values[key], "limit": float(cap),
-                 "message": f"{key} {_fmt(values[key])} exceeds the device's {_fmt(cap)}"}
+                 "message": f"{key} {_fmt(key, values[key])} exceeds the device's {_fmt(key, cap)}"}
             )  # fmt: skip
     return ("fail" if violations else "pass"), violations, headroom
 
 
-def _fmt(v: float) -> str:
+def _fmt(key: str, v: float) -> str:
+    """A value in the unit its budget key names (bytes in decimal KB/MB/GB)."""
+    if key.endswith("_bytes"):
+        for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+            if v >= scale:
+                return f"{v / scale:.3g} {unit}"
+        return f"{v:.0f} B"
+    if key == "latency_ms":
+        return f"{v:.4g} ms"
+    if key == "energy_mj":
+        return f"{v:.4g} mJ"
     return f"{v:.4g}"

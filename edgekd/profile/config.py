@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edgekd.profile.schema import BUDGET_KEYS, RUNTIMES
+
+DEFAULT_TARGETS = ("pixel-4", "rpi-4", "nucleo-l4r5zi")  # a phone, a board, a microcontroller
 
 
 class TargetsConfig(BaseModel):
     """Which devices to profile on and against which budgets.
 
-    ``names`` are shipped target ids or paths to target YAML files; ``budgets`` overrides
+    ``names`` are shipped target ids or paths to target YAML files (empty: the defaults,
+    a phone, a board and a microcontroller); ``budgets`` overrides
     a target's default budgets per target name, e.g. ``{"pixel-4": {"latency_ms": 20}}``;
     ``strict`` compares latency and energy budgets with the high end of the prediction
     band; ``measure`` also times the model on this host.
@@ -16,9 +21,28 @@ class TargetsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    names: list[str] = Field(default_factory=lambda: ["pixel-4", "rpi-4", "nucleo-l4r5zi"])
+    names: list[str] = Field(default_factory=lambda: list(DEFAULT_TARGETS))
     runtime: str | None = None
     budgets: dict[str, dict[str, float]] = Field(default_factory=dict)
     strict: bool = False
     measure: bool = True
     threads: int | None = Field(default=None, ge=1)
+
+    @field_validator("runtime")
+    @classmethod
+    def _known_runtime(cls, v: str | None) -> str | None:
+        if v is not None and v not in RUNTIMES:
+            raise ValueError(f"unknown runtime {v!r}; valid: {', '.join(RUNTIMES)}")
+        return v
+
+    @field_validator("budgets")
+    @classmethod
+    def _known_budget_keys(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for name, keys in v.items():
+            bad = [k for k in keys if k not in BUDGET_KEYS]
+            if bad:
+                raise ValueError(
+                    f"unknown budget key(s) {', '.join(bad)} for {name}; "
+                    f"valid: {', '.join(BUDGET_KEYS)}"
+                )
+        return v

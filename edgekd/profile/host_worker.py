@@ -58,8 +58,21 @@ def _tflite_runner(path: str, threads: int) -> Callable[[], object]:
     return interp.invoke
 
 
+def peak_rss_bytes() -> int:
+    """Peak resident set of this process: ``VmHWM`` from /proc (reset by exec, unlike
+    ``ru_maxrss``, which Linux carries over from the forking parent), else ru_maxrss."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def run(path: str, fmt: str, threads: int, runs: int, warmup: int, max_seconds: float) -> dict:
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss_before = peak_rss_bytes()
     step = _tflite_runner(path, threads) if fmt == "tflite" else _onnx_runner(path, threads)
     for _ in range(warmup):
         step()
@@ -79,7 +92,7 @@ def run(path: str, fmt: str, threads: int, runs: int, warmup: int, max_seconds: 
         "runs": len(times),
         "warmup": warmup,
         "threads": threads,
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": peak_rss_bytes(),
         "rss_before_load_bytes": rss_before,
     }
 

@@ -23,7 +23,7 @@ from edgekd.profile.graph import (
 )
 
 CONV_OPS = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3}  # op -> weight input index
-GEMM_OPS = {"Gemm", "MatMul", "MatMulInteger", "QLinearMatMul", "FusedMatMul"}
+GEMM_OPS = {"Gemm", "MatMul", "MatMulInteger", "QLinearMatMul", "FusedMatMul", "QGemm"}
 POOL_OPS = {"MaxPool", "AveragePool", "LpPool", "QLinearAveragePool"}
 GLOBAL_POOL_OPS = {
     "GlobalAveragePool",
@@ -34,6 +34,13 @@ GLOBAL_POOL_OPS = {
     "ReduceSum",
 }
 QUANT_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
+# QLinear* op -> input indices holding data (the rest are scales and zero points; ONNX spec)
+QLINEAR_DATA = {
+    "QLinearConv": {0, 3, 8}, "QLinearMatMul": {0, 3}, "QGemm": {0, 3, 6},
+    "QLinearAdd": {0, 3}, "QLinearMul": {0, 3},
+    "QLinearAveragePool": {0}, "QLinearGlobalAveragePool": {0}, "QLinearSigmoid": {0},
+    "QLinearLeakyRelu": {0},
+}  # fmt: skip
 VIEW_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}
 DATA_OPS = VIEW_OPS | {
     "Transpose", "Concat", "Split", "Slice", "Gather", "Pad", "Shape", "Cast", "Expand",
@@ -163,12 +170,17 @@ def _param_initializers(g: Any, inits: set[str], types: dict[str, int]) -> set[s
         u = uses.get(i, [])
         if types.get(i) == 7:  # INT64: shapes, axes, pads
             continue
-        if u and all(op in QUANT_OPS and k >= 1 for op, k in u):
+        if u and all(_is_scale_input(op, k) for op, k in u):
             continue
-        if u and all(op.startswith("QLinear") and k % 3 != 0 for op, k in u):
-            continue  # QLinear* scale/zero-point inputs sit at indices 1,2,4,5,6,7
         keep.add(i)
     return keep
+
+
+def _is_scale_input(op: str, k: int) -> bool:
+    """Whether input ``k`` of ``op`` is a quantization scale or zero point."""
+    if op in QUANT_OPS:
+        return k >= 1
+    return op in QLINEAR_DATA and k not in QLINEAR_DATA[op]
 
 
 def _fold_constant(node, ins, const, const_size, numel, types, onnx) -> None:  # noqa: ANN001

@@ -40,7 +40,8 @@ ONNX_TO_TFLITE: dict[str, tuple[str, ...]] = {
     "Conv": ("CONV_2D",), "ConvInteger": ("CONV_2D",), "QLinearConv": ("CONV_2D",),
     "ConvTranspose": ("TRANSPOSE_CONV",), "Gemm": ("FULLY_CONNECTED",),
     "MatMul": ("BATCH_MATMUL",), "MatMulInteger": ("FULLY_CONNECTED",),
-    "QLinearMatMul": ("FULLY_CONNECTED",), "Relu": ("RELU",), "Clip": ("RELU6",),
+    "QLinearMatMul": ("FULLY_CONNECTED",), "QGemm": ("FULLY_CONNECTED",),
+    "Relu": ("RELU",), "Clip": ("RELU6",),
     "Sigmoid": ("LOGISTIC",), "Tanh": ("TANH",), "LeakyRelu": ("LEAKY_RELU",),
     "PRelu": ("PRELU",), "HardSwish": ("HARD_SWISH",), "HardSigmoid": ("HARD_SWISH",),
     "Elu": ("ELU",), "Add": ("ADD",), "Sub": ("SUB",), "Mul": ("MUL",), "Div": ("DIV",),
@@ -73,7 +74,7 @@ ORT_CONTRIB = frozenset({
     "FusedMatMul", "FusedConv", "QLinearAdd", "QLinearMul", "QLinearSigmoid",
     "QLinearLeakyRelu", "QLinearGlobalAveragePool", "QLinearAveragePool", "QLinearConcat",
     "Gelu", "FastGelu", "BiasGelu", "SkipLayerNormalization", "Attention", "NhwcMaxPool",
-    "DynamicQuantizeMatMul", "MatMulIntegerToFloat",
+    "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QGemm",
 })  # fmt: skip
 
 # TFLite builtin -> ONNX op type (for running a TFLite graph's ops on ONNX Runtime)

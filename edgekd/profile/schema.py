@@ -138,6 +138,7 @@ class Runtime(_Strict):
     precisions: list[Literal["fp32", "fp16", "int8"]]
     efficiency: Efficiency
     fitted: list[str] = []
+    priors: dict[str, NonNegativeFloat] = {}
     op_overhead_cycles: NonNegativeFloat
     parallel_fraction: float = Field(ge=0, le=1)
     max_threads: int = Field(ge=1)
@@ -151,4 +152,7 @@ class Runtime(_Strict):
     def _few_factors(self) -> Runtime:
         if len(self.fitted) > 3:
             raise ValueError("at most 3 fitted efficiency factors per runtime")
+        unknown = [f for f in [*self.fitted, *self.priors] if f not in Efficiency.model_fields]
+        if unknown:
+            raise ValueError(f"fitted/priors name unknown efficiency factors: {unknown}")
         return self

@@ -1,13 +1,23 @@
-"""report.json and report.md from a run's manifest (nothing is rerun)."""
+"""report.json from a run's manifest (nothing is rerun), and writing every report format.
+
+``report.json`` (schema ``edgekd.report/1``) holds the DESIGN.md keys (``schema``,
+``recipe``, ``artifacts[]``, ``profiles[]``) plus every derived number the Markdown and
+HTML reports show: verdicts, lineage deltas, the distilled/baseline/teacher comparison,
+violations with causes, the artifact chosen per target, budget use and training curves.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from edgekd.fileio import atomic_write_json, atomic_write_text
+from edgekd.fileio import atomic_write_text
 from edgekd.pipeline.rundir import RunDir
+from edgekd.report import analysis
 
-REPORT_SCHEMA = 1
+REPORT_SCHEMA = "edgekd.report/1"
+FORMATS = ("json", "md", "html")
+FILES = {"json": "report.json", "md": "report.md", "html": "report.html"}
 ARTIFACT_KEYS = (
     "id",
     "role",
@@ -27,136 +37,82 @@ ARTIFACT_KEYS = (
 
 
 def build_report(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The report: resolved recipe, artifacts with metrics and parity, profiles, timings."""
+    """The report: resolved recipe, artifacts, profiles, timings, and what they imply."""
+    raw = list(manifest.get("artifacts") or [])
     artifacts = []
-    for a in manifest.get("artifacts", []):
+    for a in raw:
         row = {k: a.get(k) for k in ARTIFACT_KEYS}
-        row["runtime"] = a.get("extra", {}).get("runtime")
+        row["runtime"] = (a.get("extra") or {}).get("runtime")
         artifacts.append(row)
+    profiles = list(manifest.get("profiles") or [])
+    chosen = analysis.chosen(artifacts, profiles)
+    stages = manifest.get("stages") or {}
     return {
         "schema": REPORT_SCHEMA,
+        "manifest_schema": manifest.get("schema"),
         "name": manifest.get("name"),
         "status": manifest.get("status"),
         "created": manifest.get("created"),
+        "config_hash": manifest.get("config_hash"),
         "recipe": manifest.get("recipe"),
         "data": manifest.get("data"),
         "versions": manifest.get("versions"),
         "artifacts": artifacts,
-        "profiles": manifest.get("profiles", []),
-        "stages": {k: v.get("seconds") for k, v in manifest.get("stages", {}).items()},
+        "profiles": profiles,
+        "stages": {k: v.get("seconds") for k, v in stages.items()},
+        "stage_status": {k: v.get("status") for k, v in stages.items()},
+        "errors": {k: v["error"] for k, v in stages.items() if v.get("error")},
+        "targets": analysis.targets(profiles),
+        "verdicts": analysis.verdicts(profiles),
+        "lineage": analysis.lineage(artifacts, profiles),
+        "comparison": analysis.comparison(artifacts),
+        "violations": analysis.violations(profiles),
+        "chosen": chosen,
+        "budget_use": analysis.budget_use(profiles, chosen),
+        "pareto_front": analysis.pareto_front(artifacts, profiles),
+        "training": analysis.training(raw),
     }
 
 
-def write_reports(run: RunDir) -> dict[str, Any]:
+def recipe_formats(manifest: dict[str, Any]) -> list[str]:
+    """The formats the run's recipe asks for (older recipes: json and md)."""
+    recipe = manifest.get("recipe") or {}
+    formats = (recipe.get("report") or {}).get("formats")
+    return [f for f in formats if f in FORMATS] if formats else list(FORMATS)
+
+
+def top_ops_count(manifest: dict[str, Any]) -> int:
+    return int(((manifest.get("recipe") or {}).get("report") or {}).get("top_ops", 8))
+
+
+def write_reports(run: RunDir, formats: list[str] | None = None) -> dict[str, Any]:
+    """Write ``report.{json,md,html}`` (default: the recipe's ``report.formats``)."""
     report = build_report(run.manifest)
-    atomic_write_json(run.path / "report.json", report)
-    atomic_write_text(run.path / "report.md", render_markdown(report))
+    for fmt in formats or recipe_formats(run.manifest):
+        atomic_write_text(run.path / FILES[fmt], render(report, fmt, top_ops_count(run.manifest)))
     return report
 
 
-def _fmt(v: Any, pct: bool = False) -> str:
-    if v is None:
-        return "–"
-    if pct:
-        return f"{100 * v:.2f}%"
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    return str(v)
+def render(report: dict[str, Any], fmt: str, top_ops: int = 8) -> str:
+    """One report format as text."""
+    if fmt == "json":
+        import json
+
+        from edgekd.fileio import _json_default
+
+        return json.dumps(report, indent=2, default=_json_default) + "\n"
+    if fmt == "md":
+        from edgekd.report.markdown import render_markdown
+
+        return render_markdown(report)
+    if fmt == "html":
+        from edgekd.report.html import render_html
+        from edgekd.report.plots import make_plots
+
+        return render_html(report, make_plots(report, top_ops))
+    raise ValueError(f"unknown report format {fmt!r}; valid: {', '.join(FORMATS)}")
 
 
-def _row(cells: list[Any]) -> str:
-    return "| " + " | ".join(str(c) for c in cells) + " |"
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)]
-
-
-def render_markdown(report: dict[str, Any]) -> str:
-    lines = [f"# edgekd run: {report.get('name')}", "", f"Status: **{report.get('status')}**", ""]
-    rows = []
-    for a in report["artifacts"]:
-        m = a.get("metrics") or {}
-        rows.append(
-            [
-                a["id"],
-                a["role"],
-                a["format"],
-                a["precision"],
-                _fmt(a.get("params")),
-                _fmt(a.get("file_bytes")),
-                _fmt(a.get("macs")),
-                _fmt(m.get("accuracy"), True),
-                _fmt(m.get("macro_f1")),
-                _fmt(m.get("agreement"), True),
-                (a.get("parity") or {}).get("status", "–"),
-            ]
-        )
-    lines += _table(
-        [
-            "artifact",
-            "role",
-            "format",
-            "precision",
-            "params",
-            "file bytes",
-            "MACs",
-            "accuracy",
-            "macro-F1",
-            "agreement",
-            "parity",
-        ],
-        rows,
-    )
-    prow = []
-    for p in report.get("profiles") or []:
-        host = p.get("host") or {}
-        lat = host.get("latency_ms") or {}
-        if lat:
-            prow.append(
-                [
-                    p["artifact"],
-                    "host",
-                    "–",
-                    _fmt(lat.get("p50")),
-                    f"p90 {_fmt(lat.get('p90'))}",
-                    _fmt(host.get("peak_rss_bytes")),
-                    "–",
-                    "–",
-                ]
-            )
-        for t in p.get("targets", []):
-            pr = t.get("predicted") or {}
-            band = f"{_fmt(pr.get('latency_ms_low'))}–{_fmt(pr.get('latency_ms_high'))}"
-            prow.append(
-                [
-                    p["artifact"],
-                    t["name"],
-                    t["runtime"],
-                    _fmt(pr.get("latency_ms")),
-                    band,
-                    _fmt(pr.get("peak_ram_bytes")),
-                    _fmt(pr.get("flash_bytes")),
-                    t["verdict"],
-                ]
-            )
-    if prow:
-        lines += ["", "## Profiles", ""]
-        lines += _table(
-            [
-                "artifact",
-                "target",
-                "runtime",
-                "latency ms (p50)",
-                "band",
-                "RAM bytes",
-                "flash bytes",
-                "verdict",
-            ],
-            prow,
-        )
-    lines += ["", "## Stage timings", ""]
-    lines += _table(
-        ["stage", "seconds"], [[k, _fmt(v)] for k, v in (report.get("stages") or {}).items()]
-    )
-    return "\n".join(lines) + "\n"
+def written(run_dir: Path) -> list[Path]:
+    """The report files present in a run directory, in FORMATS order."""
+    return [run_dir / FILES[f] for f in FORMATS if (run_dir / FILES[f]).is_file()]

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from edgekd.recipe.base import Section
 
 
 class ReportConfig(Section):
-    formats: list[Literal["json", "md"]] = ["json", "md"]
+    """Which report files a run writes, and how many ops the HTML's top-ops plot shows."""
+
+    formats: list[Literal["json", "md", "html"]] = ["json", "md", "html"]
+    top_ops: int = Field(default=8, ge=1, le=50)

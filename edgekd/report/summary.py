@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgekd.report.build import written
+
 
 def _pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.2f}%"
@@ -83,4 +85,6 @@ def print_summary(run_dir: Path, report: dict[str, Any], manifest: dict[str, Any
     console.print(f"stage timings: {timings}")
     # plain lines (never wrapped) so scripts can read them
     print(f"run directory: {run_dir}")
-    print(f"report: {run_dir / 'report.md'}")
+    for path in written(run_dir):
+        if path.suffix != ".json":
+            print(f"report: {path}")

@@ -14,8 +14,10 @@ def write(tmp_path: Path, text: str) -> Path:
     return p
 
 
-def test_builtin_recipe_equals_schema_defaults():
-    assert load_recipe(None) == Recipe()
+def test_builtin_recipe_validates_and_profiles_a_phone_a_board_and_an_mcu():
+    r = load_recipe(None)
+    assert isinstance(r, Recipe)
+    assert r.targets.names == ["pixel-4", "rpi-4", "nano-33-ble"]
 
 
 def test_set_overrides_nested_fields_with_yaml_values(tmp_path):
@@ -97,4 +99,4 @@ def test_yaml_tags_never_execute_code(tmp_path):
 def test_starter_recipe_is_commented_and_valid(tmp_path):
     text = default_recipe_text()
     assert text.count("#") > 10
-    assert load_recipe(write(tmp_path, text)) == Recipe()
+    assert load_recipe(write(tmp_path, text)) == load_recipe(None)

@@ -1,0 +1,269 @@
+"""torch → .tflite with litert-torch, in four precisions.
+
+- ``fp32``: ``litert_torch.convert`` (torch.export → StableHLO/TFL MLIR → flatbuffer).
+- ``fp16``: the fp32 flatbuffer with weights cast to float16 by ai-edge-quantizer
+  (``float_casting``, weight-only: DEQUANTIZE ops restore fp32 for compute). litert-torch 0.10's
+  default converter path takes no converter flags, so this is its fp16 route.
+- ``dynamic_int8``: the fp32 flatbuffer with int8 per-channel weights by ai-edge-quantizer's
+  ``dynamic_wi8_afp32`` recipe; activations are quantized at run time by the kernels.
+- ``int8``: full-integer PT2E post-training quantization (``litert_torch.quantize``: symmetric
+  per-channel int8 weights, histogram-calibrated int8 activations) calibrated on the
+  calibration split, converted with ``QuantConfig(pt2e_quantizer=...)``. The converter gives
+  int8 input and output tensors; unless ``int8_io`` is asked for, float32 QUANTIZE/DEQUANTIZE
+  boundaries are added so that phones can feed floats (see ``tflite_io.with_float_io``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from edgekd.errors import DataError, EdgekdError, StageError, UsageError, require
+from edgekd.fileio import atomic_write_bytes, sha256_file
+
+TflitePrecision = Literal["fp32", "fp16", "dynamic_int8", "int8"]
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "dynamic_int8", "int8")
+
+
+def export_tflite(
+    model: Any,
+    sample_input: np.ndarray,
+    path: str | Path,
+    precision: str = "fp32",
+    calib: np.ndarray | None = None,
+    int8_io: bool = False,
+) -> dict[str, Any]:
+    """Convert ``model`` (an ``nn.Module``) traced on ``sample_input`` and write ``path``.
+
+    ``calib`` (N, *sample_input.shape[1:]) is required for ``int8``. Returns metadata: the
+    precision, converter and quantizer used, file size and sha256, and for input and output
+    their name, shape, dtype and (for integer tensors) scale and zero-point.
+    """
+    if precision not in PRECISIONS:
+        raise UsageError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    if int8_io and precision != "int8":
+        raise UsageError(f"--int8-io needs precision int8 (got {precision})")
+    sample = np.ascontiguousarray(sample_input, dtype=np.float32)
+    if sample.ndim < 2:
+        raise UsageError(f"sample input needs a batch dimension, got shape {sample.shape}")
+    if precision == "int8":
+        calib = check_calibration(calib, sample.shape)
+    require("litert_torch", "tflite")
+    start = time.perf_counter()
+    with eval_mode(model), _quiet_litert():
+        if precision == "int8":
+            assert calib is not None
+            buf = _convert_int8_pt2e(model, sample, calib)
+            if not int8_io:
+                from edgekd.export.tflite_io import with_float_io
+
+                buf = with_float_io(buf)
+        else:
+            buf = _convert_float(model, sample)
+            if precision in ("fp16", "dynamic_int8"):
+                buf = _quantize_flatbuffer(buf, precision)
+    seconds = time.perf_counter() - start
+    atomic_write_bytes(path, buf)
+    meta = describe_tflite(path)
+    meta.update(
+        precision=precision,
+        int8_io=int8_io,
+        converter=f"litert-torch {_version('litert-torch')}",
+        quantizer=_quantizer_name(precision),
+        calibration_samples=None if calib is None else int(len(calib)),
+        export_batch=int(sample.shape[0]),
+        export_seconds=round(seconds, 3),
+    )
+    return meta
+
+
+def check_calibration(calib: np.ndarray | None, input_shape: tuple[int, ...]) -> np.ndarray:
+    """Calibration samples as float32 (N, *input_shape[1:]), or a ``DataError`` naming shapes."""
+    expected = "(N, " + ", ".join(str(d) for d in input_shape[1:]) + ")"
+    if calib is None:
+        raise UsageError(f"int8 export needs calibration data of shape {expected} (--calib)")
+    arr = np.asarray(calib)
+    if not np.issubdtype(arr.dtype, np.number):
+        raise DataError(f"calibration data must be numeric, got dtype {arr.dtype}")
+    if arr.ndim != len(input_shape) or tuple(arr.shape[1:]) != tuple(input_shape[1:]):
+        raise DataError(
+            f"calibration data has shape {tuple(arr.shape)}; expected {expected} "
+            f"to match the model input {tuple(input_shape)}"
+        )
+    if len(arr) < input_shape[0]:
+        raise DataError(
+            f"calibration data has {len(arr)} samples; need at least {input_shape[0]} "
+            "(the export batch size)"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise DataError("calibration data contains NaN or infinite values")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def describe_tflite(path: str | Path) -> dict[str, Any]:
+    """File size, hash, I/O tensors (with int8 scale/zero-point) and tensor dtypes of a file."""
+    from edgekd.runtime.litert import load_interpreter
+
+    interp = load_interpreter(path)
+    return {
+        "format": "tflite",
+        "path": str(path),
+        "file_bytes": Path(path).stat().st_size,
+        "sha256": sha256_file(path),
+        "input": _io(interp.get_input_details()[0]),
+        "output": _io(interp.get_output_details()[0]),
+        "tensor_dtypes": sorted({np.dtype(t["dtype"]).name for t in interp.get_tensor_details()}),
+    }
+
+
+def _io(detail: dict[str, Any]) -> dict[str, Any]:
+    dtype = np.dtype(detail["dtype"]).name
+    scale, zero = detail["quantization"]
+    quantized = dtype in ("int8", "uint8", "int16")
+    return {
+        "name": detail["name"],
+        "shape": [int(d) for d in detail["shape"]],
+        "dtype": dtype,
+        "scale": float(scale) if quantized else None,
+        "zero_point": int(zero) if quantized else None,
+    }
+
+
+def _convert_float(model: Any, sample: np.ndarray) -> bytes:
+    import litert_torch
+    import torch
+
+    with _lowering_errors():
+        edge = litert_torch.convert(model, (torch.from_numpy(sample),))
+        return bytes(edge.model_content())
+
+
+def _convert_int8_pt2e(model: Any, sample: np.ndarray, calib: np.ndarray) -> bytes:
+    """PT2E static quantization: export, insert observers, calibrate, convert, lower."""
+    import litert_torch
+    import torch
+    from litert_torch.quantize import pt2e_quantizer, quant_config
+    from torchao.quantization.pt2e import move_exported_model_to_eval, quantize_pt2e
+
+    args = (torch.from_numpy(sample),)
+    batch = sample.shape[0]
+    with _lowering_errors():
+        traced = torch.export.export(model, args).module()
+        quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
+            pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True)
+        )
+        prepared = quantize_pt2e.prepare_pt2e(traced, quantizer)
+        with torch.no_grad():
+            # the exported graph is specialized to the export batch size
+            for i in range(0, len(calib) - batch + 1, batch):
+                prepared(torch.from_numpy(calib[i : i + batch]))
+        converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
+        move_exported_model_to_eval(converted)  # flag only; BN was frozen at export
+        edge = litert_torch.convert(
+            converted, args, quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer)
+        )
+        return bytes(edge.model_content())
+
+
+def _quantize_flatbuffer(buf: bytes, precision: str) -> bytes:
+    """fp16 weights (float casting) or dynamic-range int8 weights with ai-edge-quantizer."""
+    require("ai_edge_quantizer", "tflite")
+    from ai_edge_quantizer import qtyping, recipe
+    from ai_edge_quantizer import quantizer as aeq
+
+    qt = aeq.Quantizer(bytearray(buf))
+    if precision == "fp16":
+        qt.add_weight_only_config(
+            regex=".*",
+            operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+            num_bits=16,
+            algorithm_key=recipe.AlgorithmName.FLOAT_CASTING,
+        )
+    else:
+        qt.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+    try:
+        result = qt.quantize(enable_progress_report=False)
+    except Exception as exc:
+        raise StageError(f"ai-edge-quantizer could not make the {precision} model: {exc}") from None
+    return bytes(result.quantized_model)
+
+
+def _quantizer_name(precision: str) -> str | None:
+    if precision == "int8":
+        return "pt2e (litert_torch.quantize, per-channel int8 weights, histogram-calibrated)"
+    if precision == "fp16":
+        return f"ai-edge-quantizer {_version('ai-edge-quantizer')} float_casting fp16 weights"
+    if precision == "dynamic_int8":
+        return f"ai-edge-quantizer {_version('ai-edge-quantizer')} dynamic_wi8_afp32"
+    return None
+
+
+_LOWERING = re.compile(r"Lowering not found: (\S+)")
+_TARGET = re.compile(r"target=(?:torch\.ops\.)?([\w.]+)")
+
+
+def lowering_error(exc: BaseException) -> StageError:
+    """A ``StageError`` naming the torch op litert-torch could not lower, if it can be found."""
+    text = str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    found = _LOWERING.search(text) or _TARGET.search(text)
+    what = f"op {found.group(1)}" if found else "the model"
+    return StageError(
+        f"TFLite export failed: litert-torch cannot convert {what} ({first}); "
+        "the ONNX export (--format onnx) still works for this model"
+    )
+
+
+@contextmanager
+def _lowering_errors() -> Iterator[None]:
+    try:
+        yield
+    except EdgekdError:
+        raise
+    except Exception as exc:
+        raise lowering_error(exc) from None
+
+
+@contextmanager
+def eval_mode(model: Any) -> Iterator[None]:
+    """Run a block with ``model`` in eval mode, restoring training mode afterwards."""
+    was_training = bool(getattr(model, "training", False))
+    try:
+        model.eval()
+    except Exception:  # exported GraphModules refuse .eval(); they are already frozen
+        was_training = False
+    try:
+        yield
+    finally:
+        if was_training:
+            model.train()
+
+
+@contextmanager
+def _quiet_litert() -> Iterator[None]:
+    """Hide litert-torch's per-task progress lines unless the user asked for them."""
+    key = "LITERT_TORCH_SHOW_PROGRESS"
+    old = os.environ.get(key)
+    if old is None:
+        os.environ[key] = "n"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"

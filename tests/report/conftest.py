@@ -1,0 +1,89 @@
+"""One real end-to-end run shared by the report tests (nothing else trains), and a
+manifest grown from it with a quantized child that fails and is unsupported somewhere."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FAST
+
+# Pinned, so the tests do not change when the default recipe's targets do.
+TARGETS = ["--set", "targets.names=[pixel-4, rpi-4, nucleo-l4r5zi]"]
+
+
+@pytest.fixture(scope="session")
+def compressed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(run directory, stdout of ``edgekd compress``)."""
+    from edgekd.cli import main
+
+    out = tmp_path_factory.mktemp("report-runs")
+    buf = io.StringIO()
+    os.environ["EDGEKD_NO_EXIT"] = "1"
+    try:
+        with contextlib.redirect_stdout(buf):
+            code = main(["compress", "--out", str(out), "--quiet", *FAST, *TARGETS])
+    finally:
+        os.environ.pop("EDGEKD_NO_EXIT", None)
+    assert code == 0, buf.getvalue()
+    (run,) = out.iterdir()
+    return run, buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def run_dir(compressed: tuple[Path, str]) -> Path:
+    return compressed[0]
+
+
+def add_int8_child(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The run's manifest plus ``student-int8`` (child of ``student-onnx``): faster and a
+    little less accurate; over the latency budget on the MCU; unsupported on rpi-4."""
+    m = copy.deepcopy(manifest)
+    onnx = next(a for a in m["artifacts"] if a["id"] == "student-onnx")
+    child = copy.deepcopy(onnx)
+    child.update(
+        id="student-int8",
+        stage="quantize",
+        precision="int8",
+        path="student-int8.onnx",
+        parent="student-onnx",
+        file_bytes=onnx["file_bytes"] // 3,
+        metrics={**onnx["metrics"], "accuracy": onnx["metrics"]["accuracy"] - 0.01},
+    )
+    m["artifacts"].append(child)
+    prof = copy.deepcopy(next(p for p in m["profiles"] if p["artifact"] == "student-onnx"))
+    prof["artifact"] = "student-int8"
+    for t in prof["targets"]:
+        for key in ("latency_ms", "latency_ms_low", "latency_ms_high"):
+            t["predicted"][key] /= 2
+        if t["name"] == "nucleo-l4r5zi":
+            limit = t["predicted"]["latency_ms"] / 2
+            t["budget"]["latency_ms"] = limit
+            t["headroom"]["latency_ms"] = -100.0
+            t["verdict"] = "fail"
+            t["violations"] = [
+                {
+                    "key": "latency_ms",
+                    "value": t["predicted"]["latency_ms"],
+                    "limit": limit,
+                    "message": "latency_ms over budget",
+                }
+            ]
+        if t["name"] == "rpi-4":
+            t["verdict"] = "unsupported"
+            t["unsupported"] = ["unsupported op(s) for litert: DynamicQuantizeLinear"]
+            t["headroom"] = {}
+    m["profiles"].append(prof)
+    return m
+
+
+@pytest.fixture(scope="session")
+def grown_manifest(run_dir: Path) -> dict[str, Any]:
+    return add_int8_child(json.loads((run_dir / "manifest.json").read_text()))
