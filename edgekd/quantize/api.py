@@ -10,7 +10,7 @@ from edgekd.errors import UsageError
 from edgekd.quantize.config import QuantizeConfig
 from edgekd.quantize.guard import guarded_quantize
 from edgekd.quantize.onnx_quant import PtqSettings
-from edgekd.quantize.speedup import classify_nodes, runtime_ops
+from edgekd.quantize.speedup import classify_nodes, measured_speedup, runtime_ops
 
 
 def settings_from_config(cfg: QuantizeConfig) -> PtqSettings:
@@ -35,9 +35,11 @@ def quantize(onnx_path: Path, out_path: Path, cfg: QuantizeConfig, data: DataSpl
     """Quantize ``onnx_path`` into ``out_path``; calibrate on ``data.calib``, guard on val.
 
     Returns ``attempts`` (settings + val accuracy of each), ``chosen`` settings, float and
-    quantized val accuracy (percent, onnxruntime), int8/float compute node counts and the
-    expected (Amdahl) speedup. Raises ``StageError`` when no attempt meets
-    ``max_accuracy_drop`` and ``allow_degraded`` is false (the best attempt is still written).
+    quantized val accuracy (percent, onnxruntime), int8/float compute node counts, the
+    expected (Amdahl) speedup and the measured host speedup (batch 1; 1 and all threads).
+    Raises ``StageError`` when no attempt meets ``max_accuracy_drop`` and ``allow_degraded``
+    is false (the best attempt is still written; the report rides on the error as
+    ``.report``).
     """
     assert data.val.y is not None, "the val split needs labels for the accuracy guard"
     report: dict[str, Any] = guarded_quantize(
@@ -60,5 +62,6 @@ def quantize(onnx_path: Path, out_path: Path, cfg: QuantizeConfig, data: DataSpl
         runtime_ops=runtime_ops(out_path),
         float_bytes=Path(onnx_path).stat().st_size,
         quant_bytes=Path(out_path).stat().st_size,
+        measured_speedup=measured_speedup(onnx_path, out_path, data.val.x[:1], repeats=20),
     )
     return report

@@ -217,6 +217,7 @@ def _static(src: Path, dst: Path, s: PtqSettings, input_name: str, calib: np.nda
     with tempfile.TemporaryDirectory() as tmpdir:
         pre = Path(tmpdir) / "pre.onnx"
         q.quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        _check_still_named(pre, s.exclude_nodes)
         with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress
             q.quantize_static(
                 str(pre),
@@ -231,6 +232,19 @@ def _static(src: Path, dst: Path, s: PtqSettings, input_name: str, calib: np.nda
                 calibrate_method=getattr(q.CalibrationMethod, CALIBRATION[s.calibration]),
                 extra_options=extra,
             )
+
+
+def _check_still_named(path: Path, names: tuple[str, ...]) -> None:
+    """Excluded nodes must survive ``quant_pre_process`` (its fusions can rename nodes)."""
+    if not names:
+        return
+    present = {n.name for n in load_model(path).graph.node}
+    gone = [n for n in names if n not in present]
+    if gone:
+        raise UsageError(
+            f"--exclude / quantize.exclude_nodes: {', '.join(gone)} disappear in onnxruntime's "
+            "pre-processing (fused into a neighbour); exclude the node they are fused into"
+        )
 
 
 def _dynamic(src: Path, dst: Path, s: PtqSettings) -> None:

@@ -120,6 +120,7 @@ def test_stage_api_report(float_onnx, digits, tmp_path):
     assert report["float_val_accuracy"] - report["quant_val_accuracy"] <= 1.0
     assert (report["int8_nodes"], report["float_nodes"]) == (3, 0)
     assert report["runtime_ops"]["int8"] >= 2  # fused by onnxruntime into integer kernels
+    assert set(report["measured_speedup"]) == {"1_thread", "all_threads", "batch_size"}
     assert report["quant_bytes"] > 0
     assert report["attempts"][0]["settings"]["per_channel"] is False  # the request comes first
     assert report["attempts"][-1]["meets_bar"] and report["attempts"][-1]["val_accuracy"] >= 0
