@@ -100,17 +100,20 @@ def prune_structured(
     ratios = check_ratios(cfg, layers)
     model.eval()
     example = torch.zeros(1, *data.input_shape)
-    pruner = tp.pruner.BasePruner(
-        model,
-        example,
-        importance=make_importance(cfg.importance),
-        global_pruning=cfg.scope == "global",
-        pruning_ratio=cfg.sparsity,
-        pruning_ratio_dict={layers[n]: r for n, r in ratios.items() if n in cfg.layers},
-        max_pruning_ratio=max(ratios.values(), default=0.0),
-        iterative_steps=cfg.steps,
-        ignored_layers=[dict(model.named_modules())[head]],
-    )
+    try:
+        pruner = tp.pruner.BasePruner(
+            model,
+            example,
+            importance=make_importance(cfg.importance),
+            global_pruning=cfg.scope == "global",
+            pruning_ratio=cfg.sparsity,
+            pruning_ratio_dict={layers[n]: r for n, r in ratios.items() if n in cfg.layers},
+            max_pruning_ratio=max(ratios.values(), default=0.0),
+            iterative_steps=cfg.steps,
+            ignored_layers=[dict(model.named_modules())[head]],
+        )
+    except Exception as exc:
+        raise StageError(f"torch-pruning cannot trace this model's dependencies: {exc}") from exc
     epochs = max(1, math.ceil(cfg.fine_tune.epochs / cfg.steps))
     step_cfg = cfg.fine_tune.model_copy(update={"epochs": epochs})
     history = []
