@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import sys
+
+import torch
+import typer
+from safetensors.torch import save_file
+from typer.testing import CliRunner
+
+from edgekd.errors import EdgekdError
+from edgekd.prune.cli import register
+
+
+def invoke(args: list[str]) -> tuple[int, str]:
+    """Run the command as ``edgekd.cli.main`` would: EdgekdError -> message + exit code."""
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        pass
+
+    register(app)
+    result = CliRunner().invoke(app, args)
+    if isinstance(result.exception, EdgekdError):
+        return result.exception.exit_code, str(result.exception)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_register_does_not_import_heavy_backends():
+    code = (
+        "import sys, typer; from edgekd.prune.cli import register; register(typer.Typer()); "
+        "print(any(m in sys.modules for m in ('torch', 'onnx', 'onnxruntime')))"
+    )
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_prune_cli_structured_writes_a_smaller_exported_program(student, tmp_path):
+    src = tmp_path / "student.safetensors"
+    save_file({k: v.contiguous() for k, v in student.state_dict().items()}, str(src))
+    code, output = invoke(["prune", str(src), "--sparsity", "0.5", "--steps", "1", "--epochs", "1"])
+    assert code == 0, output
+    out = tmp_path / "student.pruned.pt2"
+    assert out.is_file() and "params" in output
+    program = torch.export.load(str(out))
+    logits = program.module()(torch.zeros(3, 1, 8, 8))
+    assert logits.shape == (3, 10)
+    conv = program.state_dict["features.block0.conv.weight"]
+    assert conv.shape[0] < 8  # global ranking: fewer channels than the dense 8
+
+
+def test_prune_cli_unstructured_safetensors(student, tmp_path):
+    src = tmp_path / "s.safetensors"
+    save_file({k: v.contiguous() for k, v in student.state_dict().items()}, str(src))
+    out = tmp_path / "p.safetensors"
+    args = ["prune", str(src), "--method", "unstructured", "--sparsity", "0.5", "--steps", "1"]
+    code, output = invoke([*args, "--epochs", "1", "--out", str(out)])
+    assert code == 0, output and out.is_file()
+    assert "does not speed up" in output
+
+
+def test_prune_cli_bad_inputs_exit_2(student, tmp_path):
+    src = tmp_path / "s.safetensors"
+    save_file({k: v.contiguous() for k, v in student.state_dict().items()}, str(src))
+    code, msg = invoke(["prune", str(src), "--sparsity", "1.2"])
+    assert code == 2 and "--sparsity" in msg and "[0, 1)" in msg
+    code, msg = invoke(["prune", str(tmp_path / "m.pt2")])
+    assert code == 2 and "safetensors" in msg
+    code, msg = invoke(["prune", str(src), "--width", "16"])
+    assert code == 2 and "do not fit" in msg

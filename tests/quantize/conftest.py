@@ -1,0 +1,27 @@
+"""Fixtures: the prune tests' digits/student/teacher logits, plus float ONNX files."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgekd.data.loaders import DataSplits
+from edgekd.distill.config import TrainConfig
+from edgekd.distill.trainer import fit
+from edgekd.models.zoo import build_model
+from tests.prune.conftest import digits, student, teacher_logits  # noqa: F401
+
+
+@pytest.fixture(scope="session")
+def float_onnx(tmp_path_factory: pytest.TempPathFactory, student, digits: DataSplits):  # noqa: F811
+    from edgekd.export.onnx_export import export_onnx
+
+    return export_onnx(student, digits.val.x[:2], tmp_path_factory.mktemp("onnx") / "cnn.onnx")
+
+
+@pytest.fixture(scope="session")
+def mlp_onnx(tmp_path_factory: pytest.TempPathFactory, digits: DataSplits):  # noqa: F811
+    from edgekd.export.onnx_export import export_onnx
+
+    model = build_model("mlp", digits.input_shape, digits.num_classes, 16, 1)
+    fit(model, digits.train, digits.val, TrainConfig(epochs=3, lr=5e-3))
+    return export_onnx(model, digits.val.x[:2], tmp_path_factory.mktemp("onnx") / "mlp.onnx")
