@@ -49,14 +49,22 @@ def compress(
         bool, typer.Option("--fail-on-budget", help="Exit 3 if a budget is violated.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    allow_degraded: Annotated[
+        bool,
+        typer.Option(
+            "--allow-degraded", help="Keep going when quantization misses its accuracy bar."
+        ),
+    ] = False,
 ) -> None:
-    """Run a recipe end to end: distill, export, check, evaluate, profile, report."""
+    """Run a recipe end to end: distill, prune, export, quantize, evaluate, profile, report."""
     from edgekd.errors import BudgetError
     from edgekd.pipeline.compress import compress as run_compress
     from edgekd.progress import NullReporter, RichReporter
     from edgekd.recipe.load import load_recipe
 
-    r = load_recipe(recipe, set_ or [])
+    r = load_recipe(
+        recipe, [*(set_ or []), *(["quantize.allow_degraded=true"] if allow_degraded else [])]
+    )
     result = run_compress(
         r, out_dir=out, resume=resume, reporter=NullReporter() if quiet else RichReporter()
     )
@@ -144,8 +152,10 @@ def _register_capabilities() -> None:
     Those modules import nothing heavy at import time."""
     from edgekd.export import cli as export_cli
     from edgekd.profile import cli as profile_cli
+    from edgekd.prune import cli as prune_cli
+    from edgekd.quantize import cli as quantize_cli
 
-    for module in (export_cli, profile_cli):
+    for module in (export_cli, prune_cli, quantize_cli, profile_cli):
         module.register(app)
 
 

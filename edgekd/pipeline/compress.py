@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgekd.errors import EdgekdError, UsageError
+from edgekd.errors import EdgekdError, RecipeError, UsageError
 from edgekd.pipeline import stages
 from edgekd.pipeline.context import Context
 from edgekd.pipeline.rundir import RunDir, config_hash
@@ -20,9 +20,10 @@ from edgekd.recipe.schema import Recipe
 
 StageFn = Callable[[Context], None]
 
-# Stages whose results live in the manifest and files: skipped on resume once done.
-# The others are cheap or restore themselves (data, cached teacher, checkpoints).
-RESUMABLE = {"export_onnx", "export_tflite", "evaluate", "profile"}
+# Stages whose results live only in the manifest and files: skipped on resume once done.
+# The others are cheap or restore themselves (data, cached teacher, checkpoints), or rebuild
+# the in-memory models that later stages need (pruning, exports).
+RESUMABLE = {"evaluate", "profile"}
 
 
 @dataclass
@@ -42,8 +43,17 @@ def plan(recipe: Recipe) -> list[tuple[str, StageFn]]:
     ]
     if recipe.distill.baseline:
         out.append(("baseline", stages.stage_baseline))
+    if recipe.prune.method != "none":
+        out.append(("prune", stages.stage_prune))
     if "onnx" in recipe.export.formats:
         out.append(("export_onnx", stages.stage_export_onnx))
+    if recipe.quantize.method != "none":
+        if recipe.quantize.method != "qat" and "onnx" not in recipe.export.formats:
+            raise RecipeError(
+                f"quantize.method: {recipe.quantize.method!r} quantizes the ONNX export; "
+                "add onnx to export.formats (or use method qat)"
+            )
+        out.append(("quantize", stages.stage_quantize))
     if "tflite" in recipe.export.formats:
         out.append(("export_tflite", stages.stage_export_tflite))
     out.append(("evaluate", stages.stage_evaluate))

@@ -25,6 +25,7 @@ class Context:
     teacher: Teacher | None = None
     teacher_logits: dict[str, np.ndarray] = field(default_factory=dict)
     models: dict[str, Any] = field(default_factory=dict)  # artifact id -> torch nn.Module
+    deploy: str = "student"  # id of the torch model that the export stages export
 
     def require_data(self) -> DataSplits:
         assert self.data is not None, "the data stage runs first"

@@ -4,6 +4,7 @@ directory (atomically) and records them in the manifest; ``compress`` chains the
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from edgekd.artifact import Artifact, Format
 from edgekd.data.loaders import load_data
 from edgekd.distill.config import TrainConfig
 from edgekd.errors import ParityError, RecipeError
-from edgekd.fileio import atomic_save, atomic_write_json
+from edgekd.fileio import atomic_save, atomic_write_bytes, atomic_write_json
 from edgekd.pipeline.context import Context
 
 
@@ -190,9 +191,9 @@ def stage_export_onnx(ctx: Context) -> None:
     from edgekd.export.onnx_export import check_onnx_parity, export_onnx
 
     r, data = ctx.recipe, ctx.require_data()
-    parent = ctx.run.artifact("student")
+    parent = ctx.run.artifact(ctx.deploy)
     assert parent is not None
-    model = ctx.models["student"]
+    model = ctx.models[ctx.deploy]
     path = ctx.run.path / "student.onnx"
     export_onnx(model, data.val.x[: r.export.export_batch], path, opset=r.export.opset)
     batch = r.export.parity_batch
@@ -301,12 +302,12 @@ def stage_export_tflite(ctx: Context) -> None:
     from edgekd.export.tflite_stage import export_tflite_set
 
     r, data = ctx.recipe, ctx.require_data()
-    parent = ctx.run.artifact("student")
+    parent = ctx.run.artifact(ctx.deploy)
     assert parent is not None
     cfg = r.export.tflite
     task = ctx.reporter.task("export TFLite", len(cfg.precision))
     metas = export_tflite_set(
-        ctx.models["student"],
+        ctx.models[ctx.deploy],
         ctx.run.path,
         cfg,
         sample=data.val.x[: r.export.export_batch],
@@ -343,3 +344,109 @@ def stage_export_tflite(ctx: Context) -> None:
     if failed:
         ctx.run.save()
         raise ParityError("parity check failed for " + " | ".join(failed))
+
+
+def stage_prune(ctx: Context) -> None:
+    """Prune the distilled student and fine-tune it under the distillation loss (cached
+    teacher outputs); the pruned model becomes the one the export stages ship."""
+    import torch
+
+    from edgekd.prune.api import prune
+
+    r, data = ctx.recipe, ctx.require_data()
+    parent = ctx.run.artifact("student")
+    assert parent is not None
+    steps = r.prune.steps
+    task = ctx.reporter.task(f"prune ({r.prune.method})", steps)
+    model, report = prune(
+        ctx.models["student"],
+        r.prune,
+        data,
+        ctx.teacher_logits["train"],
+        r.distill,
+        progress=lambda e, n, info: task.update(min(e, steps), _fmt(info)),
+    )
+    task.close()
+    path = ctx.run.path / "student-pruned.pt2"
+    program = torch.export.export(model.eval(), (torch.from_numpy(data.val.x[:2]),))
+    buffer = io.BytesIO()  # torch.export.save wants a .pt2 name or a buffer, not our temp name
+    torch.export.save(program, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+    ctx.models["student-pruned"] = model
+    ctx.deploy = "student-pruned"
+    art = Artifact(
+        id="student-pruned",
+        role="student",
+        stage="prune",
+        format="torch",
+        precision="fp32",
+        path=path.name,
+        parent=parent.id,
+        params=report["after"]["params"],
+        macs=report["after"]["macs"],
+        extra={"prune": report},
+    )
+    ctx.run.put_artifact(art.stamp(ctx.run.path))
+
+
+def stage_quantize(ctx: Context) -> None:
+    """Quantize the exported ONNX student (static/dynamic int8 or fp16, behind the accuracy
+    guard), or fine-tune with fake quantization (QAT) and export QDQ ONNX."""
+    from edgekd.errors import StageError
+
+    r, data = ctx.recipe, ctx.require_data()
+    cfg = r.quantize
+    task = ctx.reporter.task(f"quantize ({cfg.method})", 1)
+    if cfg.method == "qat":
+        parent = ctx.run.artifact(ctx.deploy)
+        art_id, precision = "student-qat-onnx", "int8"
+        path = ctx.run.path / "student-qat.onnx"
+    else:
+        parent = ctx.run.artifact("student-onnx")
+        precision = "fp16" if cfg.method == "fp16" else "int8"
+        art_id, path = f"student-onnx-{precision}", ctx.run.path / f"student.{precision}.onnx"
+
+    def run() -> dict:
+        if cfg.method == "qat":
+            from edgekd.quantize.qat import qat
+
+            model = ctx.models[ctx.deploy]
+            return qat(model, cfg, data, ctx.teacher_logits["train"], r.distill, path)
+        from edgekd.quantize.api import quantize
+
+        assert parent is not None
+        return quantize(parent.absolute(ctx.run.path), path, cfg, data)
+
+    assert parent is not None
+    art = Artifact(
+        id=art_id,
+        role="student",
+        stage="quantize",
+        format="onnx",
+        precision=precision,  # type: ignore[arg-type]
+        path=path.name,
+        parent=parent.id,
+        params=parent.params,
+        macs=parent.macs,
+    )
+    try:
+        report = run()
+    except StageError as exc:
+        art.status = "failed"
+        art.extra["quantize"] = getattr(exc, "report", None)
+        if path.is_file():
+            art.stamp(ctx.run.path)
+        ctx.run.put_artifact(art)
+        ctx.run.save()
+        raise
+    finally:
+        task.update(1)
+        task.close()
+    art.extra["quantize"] = report
+    parity = report.get("parity")
+    if isinstance(parity, dict):
+        art.parity = {
+            k: parity.get(k)
+            for k in ("status", "max_abs_diff", "atol", "rtol", "batch_size", "top1_agreement")
+        }
+    ctx.run.put_artifact(art.stamp(ctx.run.path))

@@ -38,9 +38,25 @@ def test_compress_writes_a_whole_run_directory(cli, tmp_path):
         assert manifest["stages"][stage]["seconds"] >= 0
     report = json.loads((run / "report.json").read_text())
     ids = {a["id"]: a for a in report["artifacts"]}
-    assert set(ids) >= {"teacher", "student", "baseline", "student-onnx"}
+    assert set(ids) == {
+        "teacher",
+        "student",
+        "baseline",
+        "student-pruned",
+        "student-onnx",
+        "student-onnx-int8",
+        "student-tflite-fp32",
+        "student-tflite-int8",
+    }
+    # lineage: distill -> prune -> export (ONNX, TFLite) -> quantize
+    assert ids["student-pruned"]["parent"] == "student"
+    assert ids["student-pruned"]["params"] < ids["student"]["params"]
+    assert ids["student-onnx-int8"]["parent"] == "student-onnx"
+    assert ids["student-onnx-int8"]["precision"] == "int8"
+    assert ids["student-tflite-int8"]["runtime"] == "litert"
+    assert ids["student-tflite-int8"]["parity"]["status"] == "pass"
     onnx_art = ids["student-onnx"]
-    assert onnx_art["parent"] == "student" and onnx_art["runtime"] == "onnxruntime"
+    assert onnx_art["parent"] == "student-pruned" and onnx_art["runtime"] == "onnxruntime"
     assert onnx_art["parity"]["status"] == "pass"
     for a in ids.values():
         assert set(a["metrics"]) == {"accuracy", "macro_f1", "agreement"}
