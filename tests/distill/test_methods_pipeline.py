@@ -9,7 +9,14 @@ import pytest
 from tests.conftest import FAST
 
 SMALL = [*FAST, "--set", "targets.names=[]", "--set", "distill.baseline=false"]
-NO_EXPORT = ["--set", "export.formats=[]"]
+NO_EXPORT = [
+    "--set",
+    "export.formats=[]",
+    "--set",
+    "quantize.method=none",
+    "--set",
+    "prune.method=none",
+]
 
 
 def run_dir_of(stdout: str) -> Path:
