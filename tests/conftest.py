@@ -46,6 +46,23 @@ def cli(capsys: pytest.CaptureFixture[str]):
     return run
 
 
+def run_cli(args: list[str]) -> tuple[int, str]:
+    """``edgekd ARGS`` through the real entry point: (exit code, everything it printed)."""
+    import contextlib
+    import io
+
+    from edgekd.cli import main
+
+    out = io.StringIO()
+    os.environ["EDGEKD_NO_EXIT"] = "1"
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            code = main(list(args))
+    finally:
+        os.environ.pop("EDGEKD_NO_EXIT", None)
+    return code, out.getvalue()
+
+
 # Recipe overrides that make an end-to-end run take seconds.
 FAST = [
     "--set",

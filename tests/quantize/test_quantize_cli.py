@@ -4,28 +4,8 @@ import subprocess
 import sys
 
 import numpy as np
-import typer
-from typer.testing import CliRunner
 
-from edgekd.errors import EdgekdError
-from edgekd.quantize.cli import register
-
-
-def invoke(args: list[str]) -> tuple[int, str]:
-    """Run the command as ``edgekd.cli.main`` would: EdgekdError -> message + exit code."""
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:
-        pass
-
-    register(app)
-    result = CliRunner().invoke(app, args)
-    if isinstance(result.exception, EdgekdError):
-        return result.exception.exit_code, str(result.exception)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
+from tests.conftest import run_cli as invoke
 
 
 def test_register_does_not_import_heavy_backends():
