@@ -7,10 +7,9 @@ violated with ``--fail-on-budget``. User errors print one message, no traceback
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -162,8 +161,9 @@ def _register_capabilities() -> None:
 _register_capabilities()
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Console entry point: typed errors become one message and their exit code."""
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: returns the exit code (the console script passes it to sys.exit);
+    typed errors become one message and their exit code."""
     from edgekd.errors import EdgekdError
 
     debug = _state["debug"] or "--debug" in (argv if argv is not None else sys.argv[1:])
@@ -173,34 +173,28 @@ def main(argv: list[str] | None = None) -> Any:
         if debug:
             raise
         typer.echo(f"error: {exc}", err=True)
-        return _exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
         typer.echo("interrupted; continue with --resume", err=True)
-        return _exit(130)
+        return 130
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        return 1
+    except typer.TyperException as exc:  # click's usage errors (typer vendors click)
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        return int(getattr(exc, "exit_code", 2))
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            return _exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return _exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            return _exit(1)
         if debug:
             raise
         typer.echo(
             f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True
         )
-        return _exit(1)
-    return _exit(0)
-
-
-def _exit(code: int) -> Any:
-    if os.environ.get("EDGEKD_NO_EXIT"):
-        return code
-    sys.exit(code)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

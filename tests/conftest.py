@@ -35,11 +35,7 @@ def cli(capsys: pytest.CaptureFixture[str]):
     from edgekd.cli import main
 
     def run(*args: str) -> CliResult:
-        os.environ["EDGEKD_NO_EXIT"] = "1"
-        try:
-            code = main(list(args))
-        finally:
-            os.environ.pop("EDGEKD_NO_EXIT", None)
+        code = main(list(args))
         out = capsys.readouterr()
         return CliResult(code, out.out, out.err)
 
@@ -54,12 +50,8 @@ def run_cli(args: list[str]) -> tuple[int, str]:
     from edgekd.cli import main
 
     out = io.StringIO()
-    os.environ["EDGEKD_NO_EXIT"] = "1"
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            code = main(list(args))
-    finally:
-        os.environ.pop("EDGEKD_NO_EXIT", None)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = main(list(args))
     return code, out.getvalue()
 
 

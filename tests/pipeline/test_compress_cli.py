@@ -125,6 +125,13 @@ def test_bad_inputs_exit_2_with_one_message(cli, tmp_path):
         assert not list((tmp_path / "file").parent.glob("runs"))
 
 
+def test_usage_errors_from_the_command_line_parser_exit_2(cli):
+    r = cli("bogus")
+    assert r.exit_code == 2 and "No such command 'bogus'" in r.stderr
+    r = cli("compress", "--no-such-option")
+    assert r.exit_code == 2 and "No such option" in r.stderr
+
+
 def test_init_writes_a_starter_recipe_that_compress_accepts(cli, tmp_path):
     path = tmp_path / "my.yaml"
     assert cli("init", str(path)).exit_code == 0
@@ -135,7 +142,7 @@ def test_init_writes_a_starter_recipe_that_compress_accepts(cli, tmp_path):
 
 def test_help_imports_no_heavy_backend():
     code = (
-        "import sys; from edgekd.cli import main; import os; os.environ['EDGEKD_NO_EXIT']='1';"
+        "import sys; from edgekd.cli import main;"
         "main(['--help']); "
         "heavy=[m for m in ('torch','tensorflow','onnxruntime','onnx') if m in sys.modules];"
         "assert not heavy, heavy"

@@ -7,7 +7,6 @@ import contextlib
 import copy
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +35,8 @@ def compressed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
     out = tmp_path_factory.mktemp("report-runs")
     buf = io.StringIO()
-    os.environ["EDGEKD_NO_EXIT"] = "1"
-    try:
-        with contextlib.redirect_stdout(buf):
-            code = main(["compress", "--out", str(out), "--quiet", *FAST, *TARGETS])
-    finally:
-        os.environ.pop("EDGEKD_NO_EXIT", None)
+    with contextlib.redirect_stdout(buf):
+        code = main(["compress", "--out", str(out), "--quiet", *FAST, *TARGETS])
     assert code == 0, buf.getvalue()
     (run,) = out.iterdir()
     return run, buf.getvalue()
