@@ -135,26 +135,40 @@ def _load_builtin(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return x, bunch.target.astype(np.int64), [str(n) for n in bunch.target_names]
 
 
-def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def read_npz(
+    path: Path, what: str = "data", need_y: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Array ``x`` (numeric, finite, (N, ...), as float32) and ``y`` (None if absent) from an
+    .npz file; a ``DataError`` names the file (``what`` names the option it came from)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{what}: file not found: {path}")
     try:
         arrays = np.load(path, allow_pickle=False)
         files = set(arrays.files)
+        x = np.asarray(arrays["x"]) if "x" in files else None
+        y = np.asarray(arrays["y"]) if "y" in files else None
     except Exception as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
-    if "x" not in files:
+    if x is None:
         raise DataError(f"{path}: expected an array named 'x' (found {sorted(files)})")
-    x = np.asarray(arrays["x"])
-    if not np.issubdtype(x.dtype, np.number):
-        raise DataError(f"{path}: array 'x' must be numeric, got {x.dtype}")
+    if not np.issubdtype(x.dtype, np.number) or x.ndim < 2:
+        raise DataError(f"{path}: 'x' must be a numeric (N, ...) array, got {x.dtype} {x.shape}")
     if not np.all(np.isfinite(x)):
         row = int(np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0])
         raise DataError(f"{path}: array 'x' has NaN or inf at row {row}")
-    if "y" not in files:
+    if y is None and need_y:
         raise DataError(f"{path}: expected a label array named 'y' (found {sorted(files)})")
-    y, names = _encode_labels(np.asarray(arrays["y"]))
-    if len(y) != len(x):
+    if y is not None and len(y) != len(x):
         raise DataError(f"{path}: 'x' has {len(x)} rows but 'y' has {len(y)}")
-    return x.astype(np.float32), y, names
+    return x.astype(np.float32), y
+
+
+def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    x, y = read_npz(path, "data.path", need_y=True)
+    assert y is not None
+    labels, names = _encode_labels(y)
+    return x, labels, names
 
 
 def _load_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray, list[str]]:

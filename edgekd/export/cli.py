@@ -66,7 +66,9 @@ def export(
         raise UsageError("--format onnx exports fp32 only (no --precision/--int8-io/--c-array)")
     if int8_io and precision != "int8":
         raise UsageError("--int8-io needs --precision int8")
-    calib_x = _load_calib(calib, calib_samples) if calib is not None else None
+    from edgekd.data.loaders import read_npz
+
+    calib_x = read_npz(calib, "--calib")[0][:calib_samples] if calib is not None else None
     shape = _input_shape(input_shape, calib_x)
     module, shape = load_torch_model(model, shape, arch, width, depth, num_classes)
     suffix = ".onnx" if format == "onnx" else f".{precision}.tflite"
@@ -145,26 +147,6 @@ def _export_onnx(module: Any, shape: tuple[int, ...], target: Path) -> None:
         f"  parity vs torch on {len(x)} inputs: {report.status} "
         f"(max abs diff {report.max_abs_diff:.3g})"
     )
-
-
-def _load_calib(path: Path, limit: int) -> Any:
-    import numpy as np
-
-    from edgekd.errors import DataError
-
-    if not path.is_file():
-        raise DataError(f"--calib: file not found: {path}")
-    try:
-        arrays = np.load(path, allow_pickle=False)
-        files = list(arrays.files)
-        x = np.asarray(arrays["x"]) if "x" in files else None
-    except Exception as exc:
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
-    if x is None:
-        raise DataError(f"{path}: expected an array named 'x' (found {sorted(files)})")
-    if not np.issubdtype(x.dtype, np.number) or x.ndim < 2:
-        raise DataError(f"{path}: 'x' must be a numeric (N, ...) array, got {x.dtype} {x.shape}")
-    return x[:limit].astype(np.float32)
 
 
 def _input_shape(text: str | None, calib_x: Any) -> tuple[int, ...] | None:

@@ -11,25 +11,6 @@ from typing import Annotated, Any
 import typer
 
 
-def load_npz(path: Path, what: str) -> tuple[Any, Any]:
-    """``x`` (float32) and optional ``y`` from an .npz file, or a DataError naming the file."""
-    import numpy as np
-
-    from edgekd.errors import DataError
-
-    if not path.is_file():
-        raise DataError(f"{what} file not found: {path}")
-    try:
-        arrays = np.load(path, allow_pickle=False)
-        files = set(arrays.files)
-    except Exception as exc:
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
-    if "x" not in files:
-        raise DataError(f"{path}: expected an array named 'x' (found {sorted(files)})")
-    y = np.asarray(arrays["y"]).astype(np.int64) if "y" in files else None
-    return np.asarray(arrays["x"], dtype=np.float32), y
-
-
 def quantize_command(
     model: Annotated[Path, typer.Argument(help="Float32 ONNX model to quantize.")],
     calib: Annotated[
@@ -79,9 +60,11 @@ def quantize_command(
         exclude_nodes=tuple(exclude or ()),
         exclude_op_types=tuple(exclude_op or ()),
     )
-    calib_x = load_npz(calib, "--calib")[0] if calib is not None else None
+    from edgekd.data.loaders import read_npz
+
+    calib_x = read_npz(calib, "--calib")[0] if calib is not None else None
     if val is not None:
-        val_x, val_y = load_npz(val, "--val")
+        val_x, val_y = read_npz(val, "--val", need_y=True)
         if val_y is None:
             raise UsageError(f"--val {val}: needs labels (an array named 'y')")
         result: dict[str, Any] = guarded_quantize(

@@ -59,3 +59,23 @@ def test_npz_without_x_is_named(tmp_path):
     np.savez(tmp_path / "d.npz", features=np.zeros((4, 2)))
     with pytest.raises(DataError, match="expected an array named 'x'"):
         load_data(DataConfig(source="npz", path=tmp_path / "d.npz"))
+
+
+def test_npz_nan_rows_label_mismatch_and_missing_labels_are_named(tmp_path):
+    from edgekd.data.loaders import read_npz
+
+    x = np.zeros((4, 3), np.float32)
+    x[2, 1] = np.nan
+    np.savez(tmp_path / "nan.npz", x=x, y=np.arange(4))
+    with pytest.raises(DataError, match=r"nan.npz: array 'x' has NaN or inf at row 2"):
+        read_npz(tmp_path / "nan.npz", "--calib")
+    np.savez(tmp_path / "short.npz", x=np.zeros((4, 3)), y=np.arange(3))
+    with pytest.raises(DataError, match=r"'x' has 4 rows but 'y' has 3"):
+        read_npz(tmp_path / "short.npz")
+    np.savez(tmp_path / "nolabels.npz", x=np.zeros((4, 3)))
+    x_only, y = read_npz(tmp_path / "nolabels.npz", "--calib")
+    assert y is None and x_only.dtype == np.float32
+    with pytest.raises(DataError, match="expected a label array named 'y'"):
+        read_npz(tmp_path / "nolabels.npz", "--val", need_y=True)
+    with pytest.raises(DataError, match=r"--val: file not found"):
+        read_npz(tmp_path / "absent.npz", "--val")
