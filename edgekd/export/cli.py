@@ -193,7 +193,9 @@ def load_torch_model(
         if missing:
             raise UsageError(f"{path}: a safetensors state dict needs {', '.join(missing)}")
         assert arch and width and depth and shape and num_classes
-        return _load_safetensors(path, arch, shape, num_classes, width, depth), shape
+        from edgekd.models.zoo import load_zoo_weights
+
+        return load_zoo_weights(path, arch, shape, num_classes, width, depth), shape
     if suffix == ".pt2":
         return _load_exported(path, shape)
     if suffix in (".pt", ".pth"):
@@ -205,29 +207,6 @@ def load_torch_model(
     raise ModelFileError(
         f"{path}: unknown model suffix {suffix!r}; expected .pt, .pth, .pt2 or .safetensors"
     )
-
-
-def _load_safetensors(
-    path: Path, arch: str, shape: tuple[int, ...], classes: int, width: int, depth: int
-) -> Any:
-    from safetensors.torch import load_file
-
-    from edgekd.errors import ModelFileError
-    from edgekd.models.zoo import build_model
-
-    try:
-        state = load_file(str(path))
-    except Exception as exc:
-        raise ModelFileError(f"{path}: not a readable safetensors file ({exc})") from None
-    model = build_model(arch, shape, classes, width, depth)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ModelFileError(
-            f"{path}: does not match zoo arch {arch!r} width={width} depth={depth} "
-            f"for {classes} classes ({str(exc).splitlines()[0]})"
-        ) from None
-    return model.eval()
 
 
 def _load_exported(path: Path, shape: tuple[int, ...] | None) -> tuple[Any, tuple[int, ...]]:

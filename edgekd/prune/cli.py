@@ -20,8 +20,7 @@ import typer
 
 def load_zoo_model(path: Path, arch: str, width: int, depth: int, data: Any) -> Any:
     """Build the zoo model and load the safetensors weights at ``path`` into it (strict)."""
-    from edgekd.errors import ModelFileError, UsageError
-    from edgekd.models.zoo import build_model
+    from edgekd.errors import UsageError
 
     suffix = path.suffix.lower()
     if suffix in (".pt", ".pth", ".pt2"):
@@ -31,23 +30,9 @@ def load_zoo_model(path: Path, arch: str, width: int, depth: int, data: Any) -> 
         )
     if suffix != ".safetensors":
         raise UsageError(f"{path}: expected a .safetensors state dict of a zoo model")
-    if not path.is_file():
-        raise ModelFileError(f"model file not found: {path}")
-    from safetensors.torch import load_file
+    from edgekd.models.zoo import load_zoo_weights
 
-    try:
-        state = load_file(str(path))
-    except Exception as exc:
-        raise ModelFileError(f"{path}: not a readable safetensors file ({exc})") from None
-    model = build_model(arch, data.input_shape, data.num_classes, width, depth)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise ModelFileError(
-            f"{path}: weights do not fit {arch} width={width} depth={depth} ({first})"
-        ) from None
-    return model.eval()
+    return load_zoo_weights(path, arch, data.input_shape, data.num_classes, width, depth)
 
 
 def load_cli_data(spec: str) -> Any:

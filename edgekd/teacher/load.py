@@ -114,25 +114,16 @@ def torch_teacher(module, kind: str, identity: str, path: Path | None) -> Teache
 
 
 def _load_safetensors(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:
-    from safetensors.torch import load_file
-
-    from edgekd.models.zoo import build_model
+    from edgekd.models.zoo import load_zoo_weights
 
     try:
-        state = load_file(str(path))
-    except Exception as exc:
-        raise ModelFileError(
-            f"{path}: not a readable safetensors file (truncated?): {exc}"
-        ) from None
-    model = build_model(cfg.arch, data.input_shape, data.num_classes, cfg.width, cfg.depth)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise ModelFileError(
-            f"{path}: does not match zoo arch {cfg.arch!r} width={cfg.width} depth={cfg.depth} "
-            f"for {data.num_classes} classes ({first}); set teacher.arch/width/depth"
-        ) from None
+        model = load_zoo_weights(
+            path, cfg.arch, data.input_shape, data.num_classes, cfg.width, cfg.depth
+        )
+    except ModelFileError as exc:
+        if "does not match" in str(exc):
+            raise ModelFileError(f"{exc}; set teacher.arch/width/depth") from None
+        raise
     identity = sha256_bytes(
         sha256_file(path).encode(), f"{cfg.arch}/{cfg.width}/{cfg.depth}".encode()
     )

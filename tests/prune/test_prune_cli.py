@@ -51,4 +51,4 @@ def test_prune_cli_bad_inputs_exit_2(student, tmp_path):
     code, msg = invoke(["prune", str(tmp_path / "m.pt2")])
     assert code == 2 and "safetensors" in msg
     code, msg = invoke(["prune", str(src), "--width", "16"])
-    assert code == 2 and "do not fit" in msg
+    assert code == 2 and "does not match zoo arch 'cnn' width=16" in msg
