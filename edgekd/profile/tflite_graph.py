@@ -22,6 +22,7 @@ from edgekd.profile.graph import (
     op_precision,
     peak_live_bytes,
 )
+from edgekd.runtime.litert import builtin_op_names, op_code_name
 
 # TensorType -> (bytes per element, is float); schema.fbs enum TensorType
 TYPE_SIZES: dict[int, tuple[int, bool]] = {
@@ -52,18 +53,9 @@ def analyze_tflite(path: Path) -> GraphSummary:
         _ = [op.inputs for op in sg.operators]
     except Exception as exc:
         raise ModelFileError(f"{path}: not a readable TFLite flatbuffer ({exc})") from None
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    op_names = [_op_name(code, names) for code in model.operatorCodes]
+    names = builtin_op_names()
+    op_names = [op_code_name(code, names) for code in model.operatorCodes]
     return _summarise(model, sg, tensors, op_names, path, len(buf))
-
-
-def _op_name(code: Any, names: dict[int, str]) -> str:
-    """Builtin op name; codes >= 127 live in ``builtinCode`` (schema v3a), custom ops by name."""
-    c = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
-    if names.get(c) == "CUSTOM" and code.customCode:
-        cc = code.customCode
-        return "CUSTOM:" + (cc.decode() if isinstance(cc, bytes) else str(cc))
-    return names.get(c, f"OP_{c}")
 
 
 def _buffer_bytes(model: Any, t: Any, file_len: int) -> int:

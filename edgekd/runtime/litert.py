@@ -157,19 +157,20 @@ def read_model(path: str | Path) -> Any:
     return schema.ModelT.InitFromPackedBuf(bytearray(buf), 0)
 
 
-def _op_names() -> dict[int, str]:
+def builtin_op_names() -> dict[int, str]:
+    """Builtin operator code -> schema name (``CONV_2D``...), from ai-edge-litert's schema."""
     from ai_edge_litert import schema_py_generated as schema
 
     ops = schema.BuiltinOperator
     return {v: k for k, v in vars(ops).items() if not k.startswith("_") and isinstance(v, int)}
 
 
-def _op_name(model: Any, opcode_index: int, names: dict[int, str]) -> str:
-    code = model.operatorCodes[opcode_index]
+def op_code_name(code: Any, names: dict[int, str]) -> str:
+    """The name of one ``OperatorCode``: builtin by schema name, custom as ``CUSTOM:<code>``."""
     # builtinCode supersedes deprecatedBuiltinCode (schema.fbs, OperatorCode comment)
     builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
     name = names.get(builtin, f"BUILTIN_{builtin}")
-    if name == "CUSTOM":
+    if name == "CUSTOM" and code.customCode:
         custom = code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
         return f"CUSTOM:{custom}"
     return name
@@ -183,11 +184,11 @@ def tflite_op_types(path: str | Path) -> list[str]:
     shows up as ``DELEGATE`` in ``Interpreter._get_ops_details()``) do not hide them.
     """
     model = read_model(path)
-    names = _op_names()
+    names = builtin_op_names()
     seen: list[str] = []
     for graph in model.subgraphs or []:
         for op in graph.operators or []:
-            name = _op_name(model, op.opcodeIndex, names)
+            name = op_code_name(model.operatorCodes[op.opcodeIndex], names)
             if name not in seen:
                 seen.append(name)
     return seen
