@@ -83,6 +83,15 @@ def compare_outputs(
     )
 
 
+SUMMARY_KEYS = ("status", "max_abs_diff", "atol", "rtol", "batch_size", "top1_agreement")
+
+
+def parity_summary(report: ParityReport | dict[str, Any]) -> dict[str, Any]:
+    """What the manifest keeps of a parity report (the failures go into the error message)."""
+    d = report.to_dict() if isinstance(report, ParityReport) else report
+    return {k: d.get(k) for k in SUMMARY_KEYS}
+
+
 def raise_on_failure(report: ParityReport, what: str) -> None:
     """Raise ``ParityError`` listing every failure of ``report``."""
     if report.status != "pass":

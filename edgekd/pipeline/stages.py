@@ -16,6 +16,7 @@ from edgekd.artifact import Artifact, Format
 from edgekd.data.loaders import load_data
 from edgekd.distill.config import TrainConfig
 from edgekd.errors import ParityError, RecipeError
+from edgekd.export.parity import parity_summary
 from edgekd.fileio import atomic_save, atomic_write_bytes, atomic_write_json
 from edgekd.pipeline.context import Context
 
@@ -210,13 +211,7 @@ def stage_export_onnx(ctx: Context) -> None:
         parent=parent.id,
         params=parent.params,
         macs=parent.macs,
-        parity={
-            "status": report.status,
-            "max_abs_diff": report.max_abs_diff,
-            "atol": report.atol,
-            "rtol": report.rtol,
-            "batch_size": report.batch_size,
-        },
+        parity=parity_summary(report),
         status="ok" if report.status == "pass" else "failed",
     )
     ctx.run.put_artifact(art.stamp(ctx.run.path))
@@ -331,10 +326,7 @@ def stage_export_tflite(ctx: Context) -> None:
             parent=parent.id,
             params=parent.params,
             macs=parent.macs,
-            parity={
-                k: parity[k]
-                for k in ("status", "max_abs_diff", "atol", "rtol", "batch_size", "top1_agreement")
-            },
+            parity=parity_summary(parity),
             status="ok" if parity["status"] == "pass" else "failed",
             extra={"tflite": meta},
         )
@@ -445,8 +437,5 @@ def stage_quantize(ctx: Context) -> None:
     art.extra["quantize"] = report
     parity = report.get("parity")
     if isinstance(parity, dict):
-        art.parity = {
-            k: parity.get(k)
-            for k in ("status", "max_abs_diff", "atol", "rtol", "batch_size", "top1_agreement")
-        }
+        art.parity = parity_summary(parity)
     ctx.run.put_artifact(art.stamp(ctx.run.path))

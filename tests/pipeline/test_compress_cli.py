@@ -99,30 +99,31 @@ def test_bad_inputs_exit_2_with_one_message(cli, tmp_path):
     (tmp_path / "unknown.yaml").write_text("distill: {temprature: 4}\n")
     (tmp_path / "type.yaml").write_text("distill: {epochs: lots}\n")
     (tmp_path / "file").write_text("")
+    out = ["--out", str(tmp_path / "runs")]
+    teacher = ["--set", "teacher.path=" + str(tmp_path / "t.onnx")]
+    csv = ["--set", "data.source=csv", "--set", f"data.path={tmp_path}/d.csv"]
     cases = [
-        (["compress", str(tmp_path / "missing.yaml")], "recipe file not found"),
-        (["compress", str(tmp_path / "bad.yaml")], "YAML syntax error at line 3"),
-        (["compress", str(tmp_path / "unknown.yaml")], "distill.temprature: unknown key"),
-        (["compress", str(tmp_path / "type.yaml")], "distill.epochs: got 'lots'"),
-        (
-            ["compress", "--set", "teacher.path=" + str(tmp_path / "t.onnx")],
-            "teacher.path: file not found",
-        ),
-        (
-            ["compress", "--set", "data.source=csv", "--set", f"data.path={tmp_path}/d.csv"],
-            "data.path: file not found",
-        ),
-        (
-            ["compress", "--out", str(tmp_path / "file" / "runs"), *FAST],
-            "output.dir: cannot write run directory",
-        ),
+        (["compress", str(tmp_path / "missing.yaml"), *out], "recipe file not found"),
+        (["compress", str(tmp_path / "bad.yaml"), *out], "YAML syntax error at line 3"),
+        (["compress", str(tmp_path / "unknown.yaml"), *out], "distill.temprature: unknown key"),
+        (["compress", str(tmp_path / "type.yaml"), *out], "distill.epochs: got 'lots'"),
+        (["compress", *out, *teacher], "teacher.path: file not found"),
+        (["compress", *out, *csv], "data.path: file not found"),
+        (["compress", "--out", str(tmp_path / "file" / "runs"), *FAST], "output.dir: cannot write"),
     ]
     for args, needle in cases:
         r = cli(*args)
         assert r.exit_code == 2, (args, r.stderr)
         assert needle in r.stderr, (args, r.stderr)
         assert "Traceback" not in r.stderr
-        assert not list((tmp_path / "file").parent.glob("runs"))
+    # nothing half-written looks whole: runs that started record their failure
+    manifests = list((tmp_path / "runs").glob("*/manifest.json"))
+    assert len(manifests) == 2  # the missing teacher and data files are found by stages
+    for m in manifests:
+        manifest = json.loads(m.read_text())
+        assert manifest["status"] == "failed"
+        assert not (m.parent / "report.json").exists()
+    assert not (tmp_path / "file" / "runs").exists()
 
 
 def test_usage_errors_from_the_command_line_parser_exit_2(cli):
