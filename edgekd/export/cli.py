@@ -193,7 +193,7 @@ def load_torch_model(
         if missing:
             raise UsageError(f"{path}: a safetensors state dict needs {', '.join(missing)}")
         assert arch and width and depth and shape and num_classes
-        from edgekd.models.zoo import load_zoo_weights
+        from edgekd.models.files import load_zoo_weights
 
         return load_zoo_weights(path, arch, shape, num_classes, width, depth), shape
     if suffix == ".pt2":

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from edgekd.errors import ModelFileError, RecipeError
+from edgekd.errors import RecipeError
 
 
 def cnn(input_shape: tuple[int, ...], num_classes: int, width: int, depth: int) -> nn.Module:
@@ -79,37 +78,6 @@ def build_model(
     if arch not in ZOO:
         raise RecipeError(f"unknown arch {arch!r}; the zoo has: {', '.join(sorted(ZOO))}")
     return ZOO[arch](tuple(input_shape), num_classes, width, depth)
-
-
-def load_zoo_weights(
-    path: Path, arch: str, input_shape: tuple[int, ...], num_classes: int, width: int, depth: int
-) -> nn.Module:
-    """Build a zoo model and load a safetensors state dict into it (strict), in eval mode.
-
-    A missing, truncated or mismatched file is a ``ModelFileError`` naming the file and the
-    architecture it was expected to fit.
-    """
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: model file not found")
-    try:
-        state = load_file(str(path))
-    except Exception as exc:
-        raise ModelFileError(
-            f"{path}: not a readable safetensors file (truncated?): {exc}"
-        ) from None
-    model = build_model(arch, input_shape, num_classes, width, depth)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise ModelFileError(
-            f"{path}: does not match zoo arch {arch!r} width={width} depth={depth} "
-            f"for {num_classes} classes ({first})"
-        ) from None
-    return model.eval()
 
 
 def count_params(model: nn.Module) -> int:

@@ -195,10 +195,11 @@ def _born_again(ctx: Context, model, cfg: TrainConfig, loss: KDLoss, ckpt: Path)
 
 def _assistant(ctx: Context, model, cfg: TrainConfig, loss: KDLoss, ckpt: Path) -> Result:
     """Hop 1 teacher -> assistant (cached by content), hop 2 assistant -> student."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     from edgekd.artifact import Artifact
-    from edgekd.fileio import atomic_save, sha256_bytes, sha256_file
+    from edgekd.fileio import sha256_bytes, sha256_file
+    from edgekd.models.files import save_weights
     from edgekd.models.zoo import build_model, count_params, torch_macs
     from edgekd.teacher.cache import teacher_outputs
     from edgekd.teacher.load import torch_teacher
@@ -235,14 +236,12 @@ def _assistant(ctx: Context, model, cfg: TrainConfig, loss: KDLoss, ckpt: Path) 
             checkpoint=ckpt.parent / "assistant.pt",
         )
         hist1 = h.to_dict()
-        state = {k: v.contiguous() for k, v in assistant.state_dict().items()}
-        atomic_save(cached, lambda tmp: save_file(state, str(tmp)))
+        save_weights(assistant, cached)
     assistant.eval()
     as_teacher = torch_teacher(assistant, "assistant", sha256_file(cached), cached)
     a_logits, out_hit = teacher_outputs(as_teacher, data, ctx.cache)
     weights = ctx.run.path / "assistant.safetensors"
-    state = {k: v.contiguous() for k, v in assistant.state_dict().items()}
-    atomic_save(weights, lambda tmp: save_file(state, str(tmp)))
+    save_weights(assistant, weights)
     ctx.models["assistant"] = assistant
     art = Artifact(
         id="assistant",

@@ -4,7 +4,6 @@ directory (atomically) and records them in the manifest; ``compress`` chains the
 
 from __future__ import annotations
 
-import io
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,8 @@ from edgekd.data.loaders import load_data
 from edgekd.distill.config import TrainConfig
 from edgekd.errors import ParityError, RecipeError
 from edgekd.export.parity import parity_summary
-from edgekd.fileio import atomic_save, atomic_write_bytes, atomic_write_json
+from edgekd.fileio import atomic_save, atomic_write_json
+from edgekd.models.files import save_exported, save_weights
 from edgekd.pipeline.context import Context
 
 
@@ -105,7 +105,7 @@ def _fmt(info: dict[str, float]) -> str:
 
 def _train_student(ctx: Context, artifact_id: str, distilled: bool) -> None:
     """Distill (or, for the baseline, train on hard labels) the student, with checkpoints."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     from edgekd.distill.losses import KDLoss
     from edgekd.distill.trainer import fit, seed_everything
@@ -158,8 +158,7 @@ def _train_student(ctx: Context, artifact_id: str, distilled: bool) -> None:
             progress=lambda e, n, info: task.update(e, _fmt(info)),
         )
         task.close()
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    atomic_save(weights, lambda tmp: save_file(state, str(tmp)))
+    save_weights(model, weights)
     ctx.models[artifact_id] = model.eval()
     art = Artifact(
         id=artifact_id,
@@ -341,7 +340,6 @@ def stage_export_tflite(ctx: Context) -> None:
 def stage_prune(ctx: Context) -> None:
     """Prune the distilled student and fine-tune it under the distillation loss (cached
     teacher outputs); the pruned model becomes the one the export stages ship."""
-    import torch
 
     from edgekd.prune.api import prune
 
@@ -360,10 +358,7 @@ def stage_prune(ctx: Context) -> None:
     )
     task.close()
     path = ctx.run.path / "student-pruned.pt2"
-    program = torch.export.export(model.eval(), (torch.from_numpy(data.val.x[:2]),))
-    buffer = io.BytesIO()  # torch.export.save wants a .pt2 name or a buffer, not our temp name
-    torch.export.save(program, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_exported(model, data.val.x[:2], path)
     ctx.models["student-pruned"] = model
     ctx.deploy = "student-pruned"
     art = Artifact(

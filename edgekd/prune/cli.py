@@ -30,7 +30,7 @@ def load_zoo_model(path: Path, arch: str, width: int, depth: int, data: Any) -> 
         )
     if suffix != ".safetensors":
         raise UsageError(f"{path}: expected a .safetensors state dict of a zoo model")
-    from edgekd.models.zoo import load_zoo_weights
+    from edgekd.models.files import load_zoo_weights
 
     return load_zoo_weights(path, arch, data.input_shape, data.num_classes, width, depth)
 
@@ -47,30 +47,14 @@ def load_cli_data(spec: str) -> Any:
 
 def save_model(model: Any, out: Path, method: str, sample: Any) -> None:
     from edgekd.errors import UsageError
-    from edgekd.fileio import atomic_save
+    from edgekd.models.files import save_exported, save_weights
 
-    if out.suffix == ".safetensors":
-        if method == "structured":
-            raise UsageError(
-                f"--out {out}: structured pruning changes layer shapes; write a .pt2 file"
-            )
-        from safetensors.torch import save_file
-
-        state = {k: v.contiguous() for k, v in model.state_dict().items()}
-        atomic_save(out, lambda tmp: save_file(state, str(tmp)))
-        return
-    import io
-
-    import torch
-
-    from edgekd.fileio import atomic_write_bytes
-
-    batch = torch.export.Dim("batch", min=1)
-    x = torch.from_numpy(sample)
-    program = torch.export.export(model.eval(), (x,), dynamic_shapes=({0: batch},))
-    buf = io.BytesIO()
-    torch.export.save(program, buf)
-    atomic_write_bytes(out, buf.getvalue())
+    if out.suffix != ".safetensors":
+        save_exported(model, sample, out)
+    elif method == "structured":
+        raise UsageError(f"--out {out}: structured pruning changes layer shapes; write a .pt2 file")
+    else:
+        save_weights(model, out)
 
 
 def prune_command(

@@ -114,7 +114,7 @@ def torch_teacher(module, kind: str, identity: str, path: Path | None) -> Teache
 
 
 def _load_safetensors(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:
-    from edgekd.models.zoo import load_zoo_weights
+    from edgekd.models.files import load_zoo_weights
 
     try:
         model = load_zoo_weights(

@@ -8,8 +8,9 @@ from pathlib import Path
 from edgekd.data.loaders import DataSplits
 from edgekd.distill.trainer import ProgressFn, fit
 from edgekd.errors import RecipeError
-from edgekd.fileio import atomic_save, sha256_bytes, sha256_file
+from edgekd.fileio import sha256_bytes, sha256_file
 from edgekd.models.config import TeacherConfig
+from edgekd.models.files import save_weights
 from edgekd.models.zoo import build_model
 from edgekd.teacher.load import Teacher, torch_teacher
 
@@ -34,7 +35,7 @@ def train_or_load_teacher(
 
     Returns (teacher, cache_hit).
     """
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     path = trained_teacher_path(root, cfg, data)
     model = build_model(cfg.arch, data.input_shape, data.num_classes, cfg.width, cfg.depth)
@@ -50,7 +51,6 @@ def train_or_load_teacher(
                 "teacher.train: training a teacher needs labels; data.unlabeled is true"
             )
         fit(model, data.train, data.val, cfg.fit, progress=progress)
-        state = {k: v.contiguous() for k, v in model.state_dict().items()}
-        atomic_save(path, lambda tmp: save_file(state, str(tmp)))
+        save_weights(model, path)
     model.eval()
     return torch_teacher(model, "zoo", sha256_file(path), path), hit
