@@ -54,6 +54,9 @@ class RunDir:
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
         self.path = path
         self.manifest = manifest
+        # relative path -> (size, mtime_ns, sha256): the manifest is saved after every stage,
+        # and a file that did not change is not hashed again
+        self._hashes: dict[str, tuple[int, int, str]] = {}
 
     # -- creation and discovery -------------------------------------------------------
     @classmethod
@@ -130,7 +133,7 @@ class RunDir:
     # -- state ----------------------------------------------------------------------------
     def save(self) -> None:
         self.manifest["files"] = {
-            str(p.relative_to(self.path)): sha256_file(p)
+            str(p.relative_to(self.path)): self._sha256(p)
             for p in sorted(self.path.rglob("*"))
             if p.is_file()
             and p.name != MANIFEST
@@ -138,6 +141,16 @@ class RunDir:
             and "checkpoints" not in p.parts
         }
         atomic_write_json(self.path / MANIFEST, self.manifest)
+
+    def _sha256(self, path: Path) -> str:
+        st = path.stat()
+        key = str(path.relative_to(self.path))
+        cached = self._hashes.get(key)
+        if cached is not None and cached[:2] == (st.st_size, st.st_mtime_ns):
+            return cached[2]
+        digest = sha256_file(path)
+        self._hashes[key] = (st.st_size, st.st_mtime_ns, digest)
+        return digest
 
     def stage_done(self, name: str) -> bool:
         return self.manifest["stages"].get(name, {}).get("status") == "done"
