@@ -63,14 +63,14 @@ def digits_seed(seed: int, epochs: int, quick: bool, cache: Path, only: list[str
     from edgekd.distill.born_again import born_again
     from edgekd.distill.config import DataFreeConfig, DistillConfig
     from edgekd.distill.data_free import deep_inversion
-    from edgekd.distill.feature_kd import build_feature_objective, method_pairs
+    from edgekd.distill.feature_kd import build_feature_objective, method_pairs, teacher_features
     from edgekd.distill.losses import KDLoss
     from edgekd.distill.multi_teacher import ensemble_logits
-    from edgekd.distill.trainer import fit, predict, seed_everything
     from edgekd.models.config import TeacherConfig
     from edgekd.models.zoo import build_model
-    from edgekd.teacher.cache import teacher_features, teacher_outputs
+    from edgekd.teacher.cache import teacher_outputs
     from edgekd.teacher.train import train_or_load_teacher
+    from edgekd.train.loop import fit, predict, seed_everything
 
     torch.set_num_threads(1)
     data = load_data(DataConfig(seed=seed))
@@ -170,11 +170,11 @@ def tabular_seed(seed: int, epochs: int, cache: Path) -> dict:
     from edgekd.data.loaders import load_data
     from edgekd.distill.config import DistillConfig
     from edgekd.distill.losses import KDLoss
-    from edgekd.distill.trainer import fit, predict, seed_everything
     from edgekd.models.config import TeacherConfig
     from edgekd.models.zoo import build_model, count_params
     from edgekd.teacher.cache import teacher_outputs
     from edgekd.teacher.load import load_teacher_file
+    from edgekd.train.loop import fit, predict, seed_everything
 
     torch.set_num_threads(1)
     data = load_data(DataConfig(source="breast_cancer", seed=seed))

@@ -6,11 +6,12 @@ import numpy as np
 from torch import nn
 
 from edgekd.data.loaders import DataSplits
-from edgekd.distill.config import DistillConfig, TrainConfig
+from edgekd.distill.config import DistillConfig
 from edgekd.distill.losses import KDLoss
-from edgekd.distill.trainer import ProgressFn, fit
 from edgekd.models.config import StudentConfig
 from edgekd.models.zoo import build_model
+from edgekd.train.config import TrainConfig
+from edgekd.train.loop import ProgressFn, fit
 
 
 def distill(

@@ -9,6 +9,9 @@ indices), so the teacher never runs during training.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch import nn
@@ -18,6 +21,11 @@ from edgekd.distill.feature_losses import AttentionTransferLoss, HintLoss, make_
 from edgekd.distill.hooks import FeatureHooks, resolve_module
 from edgekd.distill.relation_losses import RKDLoss, SimilarityPreservingLoss
 from edgekd.errors import UsageError
+from edgekd.fileio import atomic_save, sha256_bytes
+
+if TYPE_CHECKING:
+    from edgekd.data.loaders import DataSplits
+    from edgekd.teacher.load import Teacher
 
 
 def hookable_module(teacher, method: str) -> nn.Module:
@@ -156,3 +164,49 @@ def build_feature_objective(
             loss, weight = RKDLoss(cfg.rkd.distance_weight, cfg.rkd.angle_weight), 1.0
         terms.append(FeatureTerm(p.student, p.teacher, loss, weight))
     return FeatureObjective(kd, terms, teacher_features)
+
+
+def features_path(root: Path, teacher_identity: str, data_hash: str, layers: list[str]) -> Path:
+    key = sha256_bytes(
+        teacher_identity.encode(), data_hash.encode(), b"features", "\n".join(layers).encode()
+    )[:32]
+    return root / "teacher-features" / f"{key}.npz"
+
+
+def teacher_features(
+    teacher: Teacher, data: DataSplits, layers: list[str], root: Path, batch_size: int = 256
+) -> tuple[dict[str, np.ndarray], bool]:
+    """The teacher's outputs at ``layers`` (module paths) for every train sample, cached.
+
+    Keyed by (teacher hash, data hash, layer names): a feature-based method's epochs and reruns
+    never run the teacher. The teacher runs in eval mode, as for its logits.
+    Returns ({layer: array with one row per train sample}, cache_hit).
+    """
+    module = hookable_module(teacher, "features")
+    path = features_path(root, teacher.identity, data.hash, layers)
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                out = {name: f[f"f{i}"] for i, name in enumerate(layers)}
+            if all(len(v) == len(data.train) for v in out.values()):
+                return out, True
+        except Exception:
+            pass  # an unreadable entry is recomputed, never trusted
+    x = data.train.x
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+    was_training = module.training
+    module.eval()
+    with FeatureHooks(module, layers, "teacher layer") as hooks, torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            module(torch.from_numpy(x[i : i + batch_size]))
+            for name in layers:
+                parts[name].append(hooks.features[name].float().numpy())
+    module.train(was_training)
+    out = {name: np.concatenate(v) for name, v in parts.items()}
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **{f"f{i}": out[name] for i, name in enumerate(layers)})
+
+    atomic_save(path, save)
+    return out, False

@@ -14,9 +14,9 @@ from typing import Any
 from edgekd.errors import EdgekdError, RecipeError, UsageError
 from edgekd.pipeline import stages
 from edgekd.pipeline.context import Context
-from edgekd.pipeline.rundir import RunDir, config_hash
 from edgekd.progress import NullReporter, Reporter
 from edgekd.recipe.schema import Recipe
+from edgekd.rundir import RunDir, config_hash
 
 StageFn = Callable[[Context], None]
 

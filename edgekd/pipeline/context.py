@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from edgekd.data.loaders import DataSplits
-from edgekd.pipeline.rundir import RunDir
 from edgekd.progress import Reporter
 from edgekd.recipe.schema import Recipe
+from edgekd.rundir import RunDir
 from edgekd.teacher.load import Teacher
 
 

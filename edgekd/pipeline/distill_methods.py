@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgekd.distill.config import FEATURE_METHODS, TrainConfig
+from edgekd.distill.config import FEATURE_METHODS
 from edgekd.distill.losses import KDLoss
-from edgekd.distill.trainer import History, fit
 from edgekd.pipeline.context import Context
+from edgekd.train.config import TrainConfig
+from edgekd.train.loop import History, fit
 
 Result = tuple[nn.Module, History, str, dict[str, Any]]
 
@@ -67,8 +68,8 @@ def _feature(ctx: Context, model, cfg: TrainConfig, loss: KDLoss, ckpt: Path) ->
         check_layers,
         hookable_module,
         method_pairs,
+        teacher_features,
     )
-    from edgekd.teacher.cache import teacher_features
 
     r, data = ctx.recipe, ctx.require_data()
     method = r.distill.method

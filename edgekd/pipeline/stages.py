@@ -13,12 +13,12 @@ from torch import nn
 
 from edgekd.artifact import Artifact, Format
 from edgekd.data.loaders import load_data
-from edgekd.distill.config import TrainConfig
 from edgekd.errors import ParityError, RecipeError
 from edgekd.export.parity import parity_summary
 from edgekd.fileio import atomic_save, atomic_write_json
 from edgekd.models.files import save_exported, save_weights
 from edgekd.pipeline.context import Context
+from edgekd.train.config import TrainConfig
 
 
 def stage_data(ctx: Context) -> None:
@@ -108,8 +108,8 @@ def _train_student(ctx: Context, artifact_id: str, distilled: bool) -> None:
     from safetensors.torch import load_file
 
     from edgekd.distill.losses import KDLoss
-    from edgekd.distill.trainer import fit, seed_everything
     from edgekd.models.zoo import build_model, count_params, torch_macs
+    from edgekd.train.loop import fit, seed_everything
 
     r, data = ctx.recipe, ctx.require_data()
     s = r.student
@@ -245,7 +245,7 @@ def runtime_of(art: Artifact) -> str:
 
 def predict_artifact(ctx: Context, art: Artifact, x: np.ndarray) -> np.ndarray:
     """Logits of an artifact, computed by its own runtime."""
-    from edgekd.distill.trainer import predict
+    from edgekd.train.loop import predict
 
     if art.id == "teacher" and ctx.teacher is not None:
         return ctx.teacher.predict(x)

@@ -99,7 +99,7 @@ def _with_raw_inputs(teacher: Teacher, data: DataSplits) -> Teacher:
 def torch_teacher(module, kind: str, identity: str, path: Path | None) -> Teacher:
     import torch
 
-    from edgekd.distill.trainer import predict
+    from edgekd.train.loop import predict
 
     module.eval()
     params = sum(p.numel() for p in module.parameters()) if hasattr(module, "parameters") else None

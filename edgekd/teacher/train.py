@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 from edgekd.data.loaders import DataSplits
-from edgekd.distill.trainer import ProgressFn, fit
 from edgekd.errors import RecipeError
 from edgekd.fileio import sha256_bytes, sha256_file
 from edgekd.models.config import TeacherConfig
 from edgekd.models.files import save_weights
 from edgekd.models.zoo import build_model
 from edgekd.teacher.load import Teacher, torch_teacher
+from edgekd.train.loop import ProgressFn, fit
 
 
 def trained_teacher_path(root: Path, cfg: TeacherConfig, data: DataSplits) -> Path:
