@@ -53,7 +53,8 @@ def test_calling_a_stage_package_runs_its_api_function():
     logits = rng.standard_normal((len(data.train), data.num_classes)).astype(np.float32)
     from edgekd.distill.config import DistillConfig
 
-    model = edgekd.distill(
+    result = edgekd.distill(
         data, logits, StudentConfig(width=2, depth=1), DistillConfig(epochs=1, baseline=False)
     )
-    assert sum(p.numel() for p in model.parameters()) > 0
+    assert len(result.history.train_loss) == 1 and result.parent == "teacher"
+    assert sum(p.numel() for p in result.model.parameters()) > 0

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgekd.cache import Cache, load_npz, save_npz
 from edgekd.distill.config import DistillConfig, HintPair
 from edgekd.distill.feature_losses import AttentionTransferLoss, HintLoss, make_adapter
 from edgekd.distill.hooks import FeatureHooks, resolve_module
 from edgekd.distill.relation_losses import RKDLoss, SimilarityPreservingLoss
 from edgekd.errors import UsageError
-from edgekd.fileio import atomic_save, sha256_bytes
 
 if TYPE_CHECKING:
     from edgekd.data.loaders import DataSplits
@@ -166,15 +166,8 @@ def build_feature_objective(
     return FeatureObjective(kd, terms, teacher_features)
 
 
-def features_path(root: Path, teacher_identity: str, data_hash: str, layers: list[str]) -> Path:
-    key = sha256_bytes(
-        teacher_identity.encode(), data_hash.encode(), b"features", "\n".join(layers).encode()
-    )[:32]
-    return root / "teacher-features" / f"{key}.npz"
-
-
 def teacher_features(
-    teacher: Teacher, data: DataSplits, layers: list[str], root: Path, batch_size: int = 256
+    teacher: Teacher, data: DataSplits, layers: list[str], cache: Cache, batch_size: int = 256
 ) -> tuple[dict[str, np.ndarray], bool]:
     """The teacher's outputs at ``layers`` (module paths) for every train sample, cached.
 
@@ -183,30 +176,26 @@ def teacher_features(
     Returns ({layer: array with one row per train sample}, cache_hit).
     """
     module = hookable_module(teacher, "features")
-    path = features_path(root, teacher.identity, data.hash, layers)
-    if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                out = {name: f[f"f{i}"] for i, name in enumerate(layers)}
-            if all(len(v) == len(data.train) for v in out.values()):
-                return out, True
-        except Exception:
-            pass  # an unreadable entry is recomputed, never trusted
-    x = data.train.x
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in layers}
-    was_training = module.training
-    module.eval()
-    with FeatureHooks(module, layers, "teacher layer") as hooks, torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            module(torch.from_numpy(x[i : i + batch_size]))
-            for name in layers:
-                parts[name].append(hooks.features[name].float().numpy())
-    module.train(was_training)
-    out = {name: np.concatenate(v) for name, v in parts.items()}
 
-    def save(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            np.savez(f, **{f"f{i}": out[name] for i, name in enumerate(layers)})
+    def make() -> dict[str, np.ndarray]:
+        x = data.train.x
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+        was_training = module.training
+        module.eval()
+        with FeatureHooks(module, layers, "teacher layer") as hooks, torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                module(torch.from_numpy(x[i : i + batch_size]))
+                for name in layers:
+                    parts[name].append(hooks.features[name].float().numpy())
+        module.train(was_training)
+        return {f"f{i}": np.concatenate(parts[name]) for i, name in enumerate(layers)}
 
-    atomic_save(path, save)
-    return out, False
+    def load(path: Path) -> dict[str, np.ndarray]:
+        arrays = load_npz(path)
+        out = {name: arrays[f"f{i}"] for i, name in enumerate(layers)}
+        if any(len(v) != len(data.train) for v in out.values()):
+            raise ValueError(f"{path}: rows do not match the train split")
+        return out
+
+    key = [teacher.identity, data.hash, "features", "\n".join(layers)]
+    return cache.get_or_make("teacher-features", key, make, load, save_npz, ".npz")
