@@ -122,7 +122,7 @@ def structured_sweep(
             fine_tune=fine,
         )
         model, rep = prune(m["student"], cfg, data, m["teacher_logits"], m["distill"])
-        path = export_onnx(model, data.val.x[:2], tmp / f"structured{int(s * 100)}.onnx")
+        path = export_onnx(model, data.val.x[:2], tmp / f"structured{int(s * 100)}.onnx").path
         rows.append(
             {
                 "ratio": s,
@@ -140,7 +140,7 @@ def structured_sweep(
 def int8_comparison(
     name: str, model: torch.nn.Module, data: DataSplits, tmp: Path, repeats: int
 ) -> dict[str, Any]:
-    fp32 = export_onnx(model, data.val.x[:2], tmp / f"{name}.fp32.onnx")
+    fp32 = export_onnx(model, data.val.x[:2], tmp / f"{name}.fp32.onnx").path
     int8 = tmp / f"{name}.int8.onnx"
     rep = quantize(fp32, int8, QuantizeConfig(method="static", allow_degraded=True), data)
     fp16 = tmp / f"{name}.fp16.onnx"

@@ -32,8 +32,10 @@ def main(out: Path) -> dict[str, float]:
     # 2. The stages one by one: distill a student from teacher logits, export it to ONNX.
     data = load_data(recipe.data)
     student = distill(data, _teacher_logits(data), recipe.student, recipe.distill).model
-    onnx_path = export_onnx(student, data.val.x[:1], out / "student.onnx")
-    print("exported:", onnx_path, onnx_path.stat().st_size, "bytes")
+    exported = export_onnx(student, data.val.x[:1], out / "student.onnx", parity_x=data.val.x)
+    print(
+        "exported:", exported.path, exported.path.stat().st_size, "bytes,", exported.parity.status
+    )
     return accuracy
 
 

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-FORMATS = ("onnx", "tflite")
-PRECISIONS = ("fp32", "fp16", "dynamic_int8", "int8")
+from edgekd.export.stage import FORMATS
+from edgekd.export.tflite_export import PRECISIONS
 
 
 def register(app: typer.Typer) -> None:
@@ -27,9 +27,9 @@ def export(
             help="TorchScript .pt, torch.export .pt2, or safetensors state dict (+ --arch ...)."
         ),
     ],
-    format: Annotated[str, typer.Option("--format", help="onnx | tflite")] = "tflite",
+    format: Annotated[str, typer.Option("--format", help=" | ".join(FORMATS))] = "tflite",
     precision: Annotated[
-        str, typer.Option("--precision", help="fp32 | fp16 | dynamic_int8 | int8 (tflite)")
+        str, typer.Option("--precision", help=" | ".join(PRECISIONS) + " (tflite)")
     ] = "fp32",
     calib: Annotated[
         Path | None,
@@ -91,31 +91,16 @@ def _export_tflite(
     import numpy as np
 
     from edgekd.export.tflite_export import export_tflite
-    from edgekd.export.tflite_parity import check_tflite_parity
 
     sample = np.zeros((1, *shape), np.float32)
-    meta = export_tflite(module, sample, target, precision, calib=calib_x, int8_io=int8_io)
-    quantized = precision in ("dynamic_int8", "int8")
-    if calib_x is not None:
-        x = calib_x[:256]
-    else:
-        x = np.random.default_rng(0).standard_normal((64 if quantized else 7, *shape))
-    # quantized files are gated only on real inputs: random ones say little about top-1
-    report = check_tflite_parity(
-        module, target, x.astype(np.float32), precision, gate=not quantized or calib_x is not None
-    )
+    result = export_tflite(module, sample, target, precision, calib=calib_x, int8_io=int8_io)
+    meta, report = result.meta, result.parity
     typer.echo(f"wrote {target} ({meta['file_bytes']} bytes, {precision}, {meta['converter']})")
     for side in ("input", "output"):
         io = meta[side]
         q = f" scale={io['scale']:.6g} zero_point={io['zero_point']}" if io["scale"] else ""
         typer.echo(f"  {side} {io['name']}: {io['dtype']} {io['shape']}{q}")
-    agree = (
-        "" if report.top1_agreement is None else f", top-1 agreement {report.top1_agreement:.4f}"
-    )
-    typer.echo(
-        f"  parity vs torch on {len(x)} inputs: {report.status} "
-        f"(max abs diff {report.max_abs_diff:.3g}{agree})"
-    )
+    _print_parity(report)
     if c_array:
         from edgekd.export.c_array import write_c_array
 
@@ -126,26 +111,20 @@ def _export_tflite(
 def _export_onnx(module: Any, shape: tuple[int, ...], target: Path) -> None:
     import numpy as np
 
-    from edgekd.export.config import ExportConfig
     from edgekd.export.onnx_export import export_onnx
-    from edgekd.export.parity import compare_outputs, raise_on_failure
-    from edgekd.export.tflite_parity import torch_outputs
-    from edgekd.runtime.onnx import OnnxRunner
 
-    path = export_onnx(module, np.zeros((1, *shape), np.float32), target, opset=18)
-    cfg = ExportConfig()
-    x = np.random.default_rng(0).standard_normal((cfg.parity_batch, *shape)).astype(np.float32)
-    report = compare_outputs(
-        {"logits": torch_outputs(module, x)},
-        {"logits": OnnxRunner(path).predict(x)},
-        cfg.atol,
-        cfg.rtol,
+    result = export_onnx(module, np.zeros((1, *shape), np.float32), target)
+    typer.echo(f"wrote {result.path}")
+    _print_parity(result.parity)
+
+
+def _print_parity(report: Any) -> None:
+    agree = (
+        "" if report.top1_agreement is None else f", top-1 agreement {report.top1_agreement:.4f}"
     )
-    raise_on_failure(report, str(path))
-    typer.echo(f"wrote {path}")
     typer.echo(
-        f"  parity vs torch on {len(x)} inputs: {report.status} "
-        f"(max abs diff {report.max_abs_diff:.3g})"
+        f"  parity vs torch on {report.batch_size} inputs: {report.status} "
+        f"(max abs diff {report.max_abs_diff:.3g}{agree})"
     )
 
 

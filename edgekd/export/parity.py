@@ -8,6 +8,7 @@ then raise one typed error naming each failing output, its max abs diff and the 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,32 @@ def compare_outputs(
     )
 
 
+@dataclass
+class Exported:
+    """An exported file and how it compares with its parent (``parity``); ``meta`` holds
+    what the exporter knows about the file (I/O tensors, converter, sizes...)."""
+
+    path: Path
+    format: str
+    precision: str
+    parity: ParityReport
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def parity_batch(x: np.ndarray, export_batch: int, n: int) -> np.ndarray:
+    """Up to ``n`` rows of ``x`` for a parity check, never ``export_batch`` rows (a batch
+    size the export did not see catches a graph fixed to its export shape)."""
+    rows = min(n, len(x))
+    if rows == export_batch:
+        rows = rows + 1 if len(x) > rows else rows - 1
+    return x[: max(rows, 1)]
+
+
+def random_inputs(shape: tuple[int, ...], rows: int, seed: int = 0) -> np.ndarray:
+    """Standard-normal inputs of one sample's ``shape`` (when no real data is given)."""
+    return np.random.default_rng(seed).standard_normal((rows, *shape)).astype(np.float32)
+
+
 SUMMARY_KEYS = ("status", "max_abs_diff", "atol", "rtol", "batch_size", "top1_agreement")
 
 
@@ -96,3 +123,18 @@ def raise_on_failure(report: ParityReport, what: str) -> None:
     """Raise ``ParityError`` listing every failure of ``report``."""
     if report.status != "pass":
         raise ParityError(f"parity check failed for {what}: " + "; ".join(report.failures))
+
+
+def torch_outputs(model: Any, x: np.ndarray) -> np.ndarray:
+    """Float outputs of a torch module in eval mode. Programs from ``torch.export`` are
+    specialized to their export batch size; when the whole batch is refused, rows run alone."""
+    import torch
+
+    from edgekd.export.tflite_export import eval_mode
+
+    with eval_mode(model), torch.no_grad():
+        try:
+            return model(torch.from_numpy(x)).float().numpy()
+        except Exception:
+            rows = [model(torch.from_numpy(x[i : i + 1])).float().numpy() for i in range(len(x))]
+            return np.concatenate(rows)

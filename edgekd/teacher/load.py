@@ -71,6 +71,21 @@ def load_teacher_file(cfg: TeacherConfig, data: DataSplits) -> Teacher:
     return teacher
 
 
+def teacher_from_file(
+    path: Path, cfg: TeacherConfig, data: DataSplits, source: str = "file"
+) -> Teacher:
+    """The teacher in ``path`` (a run directory's copy): a zoo teacher edgekd trained
+    (``source == "zoo"``, normalized inputs) or a file the recipe named (``cfg`` says how to
+    read it). Its identity is the same as when it was first loaded, so caches keep hitting."""
+    if source == "zoo":
+        from edgekd.models.files import load_zoo_weights
+
+        shape, classes = data.input_shape, data.num_classes
+        model = load_zoo_weights(path, cfg.arch, shape, classes, cfg.width, cfg.depth)
+        return torch_teacher(model, "zoo", sha256_file(path), path)
+    return load_teacher_file(cfg.model_copy(update={"path": path}), data)
+
+
 def check_class_count(teacher: Teacher, data: DataSplits) -> None:
     try:
         out = teacher.predict(data.val.x[:2])

@@ -49,7 +49,9 @@ def test_resume_continues_an_interrupted_distillation(tmp_path):
     assert m["status"] == "complete"
     student = next(a for a in m["artifacts"] if a["id"] == "student")
     assert len(student["extra"]["history"]["train_loss"]) == 4  # 2 before + 2 after resuming
-    assert m["teacher_outputs"]["cache_hit"] is True
+    # the passes that finished before the interrupt were skipped, not run again
+    assert m["attempts"][-1]["skipped"] == ["data", "teacher", "teacher_outputs"]
+    assert m["stages"]["teacher_outputs"]["attempt"] == 1 and m["stages"]["distill"]["attempt"] == 2
 
 
 def test_resume_without_an_unfinished_run_is_a_usage_error(tmp_path):
