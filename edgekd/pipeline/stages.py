@@ -311,7 +311,11 @@ def stage_export_tflite(ctx: Context) -> None:
     )
     task.update(len(cfg.precision))
     task.close()
-    failed = []
+    from edgekd.export.tflm_hop import mcu_hop_for_run
+
+    failed = mcu_hop_for_run(
+        ctx.run.path, metas, data.val.x, list(r.targets.names), cfg.min_top1_agreement
+    )
     for meta in metas:
         parity = meta.pop("parity")
         quant = meta["precision"]
