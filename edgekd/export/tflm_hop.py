@@ -97,16 +97,15 @@ def mcu_hop_for_run(
     run_dir: str | Path,
     metas: list[dict[str, Any]],
     x: np.ndarray,
-    target_names: list[str],
+    for_mcu: bool,
     min_top1_agreement: float = 0.97,
 ) -> list[str]:
-    """When a profiled target is a microcontroller, run the hop on the run's int8 .tflite
+    """When the run profiles a microcontroller (``for_mcu``), run the hop on its int8 .tflite
     (the int8-I/O one when there is one): ``meta["tflm"]`` gets the arena and parity, and
     ``model_data.cc/.h`` land in ``run_dir``. Returns failure messages (empty when fine)."""
-    from edgekd.profile.targets import load_target
     from edgekd.runtime.tflm import tflm_available
 
-    if not any(load_target(n).kind == "mcu" for n in target_names) or not tflm_available():
+    if not for_mcu or not tflm_available():
         return []
     int8 = [m for m in metas if m.get("precision") == "int8"]
     if not int8:

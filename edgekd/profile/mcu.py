@@ -27,7 +27,7 @@ def memory_peak(summary: GraphSummary, top: int = 5) -> dict[str, Any] | None:
     """The op where live activations peak and the largest tensors live there (.tflite)."""
     if summary.format != "tflite":
         return None
-    from edgekd.export.arena import memory_timeline, peak_summary
+    from edgekd.runtime.tflite_memory import memory_timeline, peak_summary
 
     tl = memory_timeline(summary.path)
     return {

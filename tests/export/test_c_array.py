@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from edgekd.export.arena import memory_timeline
 from edgekd.export.c_array import write_c_array
+from edgekd.runtime.tflite_memory import memory_timeline
 
 GXX = shutil.which("g++")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from edgekd.errors import ModelFileError
-from edgekd.export.arena import memory_timeline
 from edgekd.export.tflm_hop import MAX_LSB, check_tflm_parity, microcontroller_hop
+from edgekd.runtime.tflite_memory import memory_timeline
 from edgekd.runtime.tflm import ALIGN_BYTES, allocates, measure_arena
 
 pytest.importorskip("tflite_micro")
