@@ -145,15 +145,29 @@ def _print(r: dict[str, Any]) -> None:
     print_table(
         "SmolLM2-135M-Instruct (Q4_1 GGUF) answering chatterbot-corpus openers",
         ["prompts", "answered", "failed", "tokens", "tokens/s", "file MB"],
-        [[r["corpus"]["prompts"], g["generated"], g["failed"], g["completion_tokens"],
-          g["tokens_per_s"], round(r["file_bytes"] / 1e6, 2)]],
+        [
+            [
+                r["corpus"]["prompts"],
+                g["generated"],
+                g["failed"],
+                g["completion_tokens"],
+                g["tokens_per_s"],
+                round(r["file_bytes"] / 1e6, 2),
+            ]
+        ],
     )
     removed = r["import"]["removed"]
     print_table(
         "import: what the filters removed",
         ["read", *removed, "kept", "train", "val", "test"],
-        [[r["import"]["read"], *removed.values(), r["import"]["kept"],
-          *(r["import"]["splits"].get(k, 0) for k in ("train", "val", "test"))]],
+        [
+            [
+                r["import"]["read"],
+                *removed.values(),
+                r["import"]["kept"],
+                *(r["import"]["splits"].get(k, 0) for k in ("train", "val", "test")),
+            ]
+        ],
     )
     print_table(
         "stats",

@@ -6,6 +6,7 @@ and ``eval_completions`` mirror ``edgekd completions import|pull|generate|stats|
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,7 @@ def _check_settings(
 
 
 def import_completions(
-    files: list[str | Path] | str | Path,
+    files: Sequence[str | Path] | str | Path,
     out: str | Path,
     *,
     where: list[str] | None = None,

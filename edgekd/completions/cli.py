@@ -197,8 +197,11 @@ def stats_cmd(
         ("records", s["records"]),
         ("failed generations", s["failed"]),
         ("splits", ", ".join(f"{k} {v}" for k, v in sorted(s["splits"].items()))),
-        ("answer tokens", f"mean {tok['mean']}, p50 {tok['p50']}, p90 {tok['p90']}, "
-                          f"max {tok['max']} ({tok['count']} records)"),
+        (
+            "answer tokens",
+            f"mean {tok['mean']}, p50 {tok['p50']}, p90 {tok['p90']}, "
+            f"max {tok['max']} ({tok['count']} records)",
+        ),
         ("finish reasons", ", ".join(f"{k} {v}" for k, v in s["finish_reasons"].items())),
         ("refusals", s["refusals"]),
         ("empty answers", s["empty_answers"]),
@@ -223,8 +226,11 @@ def eval_cmd(
     split: Annotated[str, typer.Option("--split")] = "test",
     grader: Annotated[
         list[str] | None,
-        typer.Option("--grader", help="exact_match, label_agreement, rouge_l, "
-                     "token_agreement, llm (repeat; default: exact_match rouge_l token_agreement)"),
+        typer.Option(
+            "--grader",
+            help="exact_match, label_agreement, rouge_l, "
+            "token_agreement, llm (repeat; default: exact_match rouge_l token_agreement)",
+        ),
     ] = None,
     labels: Annotated[
         str | None, typer.Option("--labels", help="Label set for label_agreement: A,B,...")

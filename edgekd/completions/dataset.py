@@ -173,9 +173,7 @@ def read_dataset(path: Path, split: str | None = None) -> list[dict[str, Any]]:
 def training_turns(record: dict[str, Any]) -> list[tuple[dict[str, Any], bool]]:
     """``(message, learn)`` per message: ``learn`` is True on assistant turns whose ``weight``
     is not 0 (the answer, and earlier assistant turns of a fine-tuning record)."""
-    return [
-        (m, m["role"] == "assistant" and m.get("weight", 1) != 0) for m in record["messages"]
-    ]
+    return [(m, m["role"] == "assistant" and m.get("weight", 1) != 0) for m in record["messages"]]
 
 
 def topk(record: dict[str, Any]) -> lp.TopK | None:
@@ -184,19 +182,39 @@ def topk(record: dict[str, Any]) -> lp.TopK | None:
     return None if d is None else lp.decode(d)
 
 
-def labelled_texts(
-    records: list[dict[str, Any]], labels: list[str], template_field: str = "content"
-) -> tuple[list[str], list[str | None]]:
-    """(input text, parsed label or None) per record: the last user turn and the label the
-    teacher's answer names. For a text classifier trained on an LLM's labels."""
-    from edgekd.completions.labels import parse_label
+@dataclass
+class LabelledText:
+    """One input of a text classifier trained on an LLM's labels."""
 
-    texts, out = [], []
+    text: str  # the last user turn
+    label: str | None  # the label the teacher's answer names (None: unparseable)
+    soft: dict[str, float] | None  # the teacher's label distribution, from its log-probs
+
+
+def labelled_texts(
+    records: list[dict[str, Any]], labels: list[str], decode: Any = None
+) -> list[LabelledText]:
+    """Inputs, hard labels and soft targets (:mod:`edgekd.completions.labels`) of records
+    whose answers pick one of ``labels``. ``decode`` (token ids to text) is needed for soft
+    targets of a local teacher's records."""
+    from edgekd.completions.labels import parse_label, soft_target
+
+    out = []
     for r in records:
         user = [m for m in r["messages"][:-1] if m["role"] == "user"]
-        texts.append(str(user[-1].get(template_field) or "") if user else "")
-        out.append(parse_label(rec.answer(r), labels))
-    return texts, out
+        tk = topk(r)
+        soft = None
+        if tk is not None and (tk.tokens == "strings" or decode is not None):
+            st = soft_target(tk, labels, decode)
+            soft = None if st is None else st.probs
+        out.append(
+            LabelledText(
+                str(user[-1].get("content") or "") if user else "",
+                parse_label(rec.answer(r), labels),
+                soft,
+            )
+        )
+    return out
 
 
 def read_completions(path: str | Path, split: str | None = None) -> list[dict[str, Any]]:

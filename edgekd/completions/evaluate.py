@@ -195,8 +195,7 @@ def render(result: dict[str, Any]) -> str:
         lines += ["", "| metadata | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
         for m, g in result["by_metadata"].items():
             cells = [
-                "n/a" if g.get(n, {}).get("mean") is None else f"{g[n]['mean']:.3f}"
-                for n in names
+                "n/a" if g.get(n, {}).get("mean") is None else f"{g[n]['mean']:.3f}" for n in names
             ]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

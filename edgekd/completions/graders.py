@@ -86,9 +86,7 @@ def token_agreement(pred: str, record: dict[str, Any], ctx: GradeContext) -> flo
     tk = topk(record)
     mine = ctx.student_tokens.get(str(record.get("id")))
     if tk is not None and mine is not None and mine and isinstance(mine[0], type(_first(tk))):
-        ref: list[Any] = (
-            tk.sampled.tolist() if tk.tokens == "ids" else tk.token_strings()
-        )
+        ref: list[Any] = tk.sampled.tolist() if tk.tokens == "ids" else tk.token_strings()
     else:
         ref, mine = words(rec.answer(record)), words(pred)
     if not ref:

@@ -27,8 +27,12 @@ def fingerprint(path: Path) -> str:
     the file lives.
     """
     h = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(
-        p for p in path.iterdir() if p.suffix in (".json", ".safetensors", ".bin", ".gguf")
+    files = (
+        [path]
+        if path.is_file()
+        else sorted(
+            p for p in path.iterdir() if p.suffix in (".json", ".safetensors", ".bin", ".gguf")
+        )
     )
     for f in files:
         h.update(f.name.encode())
@@ -151,7 +155,9 @@ class HFTeacher:
             ids = new[b].tolist()
             stop = next((i for i, t in enumerate(ids) if t in self.eos_ids), None)
             n = len(ids) if stop is None else stop + 1
-            text = self.tokenizer.decode(ids[: n if stop is None else stop], skip_special_tokens=True)
+            text = self.tokenizer.decode(
+                ids[: n if stop is None else stop], skip_special_tokens=True
+            )
             topk = None
             if settings.top_logprobs > 0:
                 topk = lp.encode(

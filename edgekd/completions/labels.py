@@ -27,17 +27,16 @@ def _norm(s: str) -> str:
 
 
 def parse_label(answer: str, labels: Sequence[str]) -> str | None:
-    """The label ``answer`` names: the whole answer, its first words, or the only label it
-    mentions as a whole word; None when it names none or several."""
+    """The label ``answer`` names: the whole answer, or the only label it mentions as a whole
+    word (a label inside a longer mentioned one, ``spam`` in ``not spam``, does not count);
+    None when it names none or several."""
     text = _norm(answer)
     normed = {_norm(lab): lab for lab in labels}
     if text in normed:
         return normed[text]
-    starts = [lab for n, lab in normed.items() if text.startswith(n + " ")]
-    if len(starts) == 1:
-        return starts[0]
-    found = [lab for n, lab in normed.items() if re.search(rf"\b{re.escape(n)}\b", text)]
-    return found[0] if len(found) == 1 else None
+    found = [n for n in normed if re.search(rf"\b{re.escape(n)}\b", text)]
+    found = [n for n in found if not any(n != m and n in m for m in found)]
+    return normed[found[0]] if len(found) == 1 else None
 
 
 @dataclass(frozen=True)

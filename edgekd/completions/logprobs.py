@@ -108,7 +108,7 @@ def decode(d: dict[str, Any]) -> TopK:
     try:
         n, k, idx = int(d["n"]), int(d["k"]), str(d["index_dtype"])
         tokens = str(d["tokens"])
-        arrays = {
+        arrays: dict[str, np.ndarray] = {
             "sampled": _unb64(d["sampled"], idx, n).astype(np.int64),
             "sampled_logprob": _unb64(d["sampled_logprob"], "f2", n).astype(np.float32),
             "top": _unb64(d["top"], idx, n * k).astype(np.int64).reshape(n, k),
@@ -186,4 +186,3 @@ def from_logits(logits: np.ndarray, sampled: np.ndarray, k: int) -> TopK:
         tail_logprob=tail_logprob(top_lp),
         tokens="ids",
     )
-

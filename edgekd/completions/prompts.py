@@ -74,7 +74,7 @@ def _jsonl(path: Path, lines: list[str]) -> list[Prompt]:
         except json.JSONDecodeError as exc:
             raise DataError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
         if not isinstance(obj, dict) or "messages" not in obj:
-            raise DataError(f"{where}: messages: missing (expected {{\"messages\": [...]}})")
+            raise DataError(f'{where}: messages: missing (expected {{"messages": [...]}})')
         messages = check_messages(obj["messages"], where)
         if messages[-1]["role"] == "assistant":
             messages = messages[:-1]

@@ -90,9 +90,7 @@ def pull(
                 return lambda: chat.messages.with_raw_response.list(cid, **kw)
 
             msgs = _pages(client, msg_call)
-            c["messages"] = [
-                {"role": m.get("role"), "content": m.get("content")} for m in msgs
-            ]
+            c["messages"] = [{"role": m.get("role"), "content": m.get("content")} for m in msgs]
             f.write(rec.dumps(c))
             task.update(i)
     task.close()

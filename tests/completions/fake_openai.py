@@ -105,7 +105,9 @@ class FakeOpenAI:
         if "[always500]" in prompt:
             return _json({"error": {"message": "internal"}}, 500)
         if "[echo-auth]" in prompt:
-            return _json({"error": {"message": "bad: " + request.headers.get("Authorization", "")}}, 500)
+            return _json(
+                {"error": {"message": "bad: " + request.headers.get("Authorization", "")}}, 500
+            )
         if attempt == 1:
             if "[429]" in prompt:
                 return Response("{}", 429, {"Retry-After": "1", "Content-Type": "application/json"})
@@ -115,7 +117,7 @@ class FakeOpenAI:
                 time.sleep(SLOW_S)
             if "[malformed]" in prompt:
                 return Response("<html>not json", 200, {"Content-Type": "application/json"})
-        text = answer_for(prompt)
+        text = _judge(body["messages"]) or answer_for(prompt)
         k = int(body.get("top_logprobs") or 0)
         with self.lock:
             self.paid[prompt] += 1
@@ -133,7 +135,11 @@ class FakeOpenAI:
                         "logprobs": _logprobs(text, k) if body.get("logprobs") else None,
                     }
                 ],
-                "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split(" ")), "total_tokens": 0},
+                "usage": {
+                    "prompt_tokens": len(prompt.split()),
+                    "completion_tokens": len(text.split(" ")),
+                    "total_tokens": 0,
+                },
             }
         )
 
@@ -147,16 +153,18 @@ class FakeOpenAI:
             for k, v in request.args.items()
             if k.startswith("metadata[")
         }
-        items = [
-            c for c in self.stored if all(c["metadata"].get(k) == v for k, v in meta.items())
-        ]
+        items = [c for c in self.stored if all(c["metadata"].get(k) == v for k, v in meta.items())]
         start = 0 if after is None else next(i for i, c in enumerate(items) if c["id"] == after) + 1
         page = items[start : start + limit]
         data = [{k: v for k, v in c.items() if k != "input_messages"} for c in page]
         return _json(
-            {"object": "list", "data": data, "has_more": start + limit < len(items),
-             "first_id": data[0]["id"] if data else None,
-             "last_id": data[-1]["id"] if data else None}
+            {
+                "object": "list",
+                "data": data,
+                "has_more": start + limit < len(items),
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
         )
 
     def list_messages(self, request: Request) -> Response:
@@ -166,6 +174,17 @@ class FakeOpenAI:
         c = next(c for c in self.stored if c["id"] == cid)
         data = [{"id": f"{cid}-{i}", **m} for i, m in enumerate(c["input_messages"])]
         return _json({"object": "list", "data": data, "has_more": False})
+
+
+def _judge(messages: list[dict[str, Any]]) -> str | None:
+    """As an LLM judge (a system rubric asking for 1-5): 5 when the student's answer equals
+    the reference, else 2."""
+    if messages[0]["role"] != "system" or "Score 1-5" not in messages[0]["content"]:
+        return None
+    m = re.search(
+        r"Reference answer:\n(.*)\n\nStudent answer:\n(.*)\n\nScore", messages[-1]["content"], re.S
+    )
+    return None if m is None else ("5" if m.group(1) == m.group(2) else "2")
 
 
 def _json(obj: Any, status: int = 200) -> Response:
@@ -186,7 +205,11 @@ def stored_completion(i: int, prompt: str, metadata: dict[str, str], **choice: A
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": choice.pop("refusal", None)},
+                "message": {
+                    "role": "assistant",
+                    "content": text,
+                    "refusal": choice.pop("refusal", None),
+                },
                 "finish_reason": choice.pop("finish_reason", "stop"),
                 "logprobs": _logprobs(text, 3),
             }

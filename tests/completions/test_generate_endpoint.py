@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.completions import logprobs as lp
+from tests.completions.conftest import lines
 from tests.completions.fake_openai import KEY, SLOW_S, answer_for
 from tests.conftest import run_cli
-from tests.completions.conftest import lines
 
 FAULTS = ["[429] rate me", "[500] fail once", "[timeout] slow one", "[malformed] bad body"]
 PLAIN = [f"question number {i}" for i in range(8)]
@@ -21,10 +21,28 @@ def _generate(fake, tmp_path: Path, prompts: list[str], *extra: str) -> tuple[in
     out = tmp_path / "out.jsonl"
     code, text = run_cli(
         [
-            "completions", "generate", "--teacher", "openai:fake-model",
-            "--base-url", fake.base_url, "--prompts", str(pfile), "--out", str(out),
-            "--top-logprobs", "3", "--concurrency", "3", "--timeout", str(SLOW_S / 3),
-            "--max-retries", "3", "--metadata", "source=test", "--quiet", *extra,
+            "completions",
+            "generate",
+            "--teacher",
+            "openai:fake-model",
+            "--base-url",
+            fake.base_url,
+            "--prompts",
+            str(pfile),
+            "--out",
+            str(out),
+            "--top-logprobs",
+            "3",
+            "--concurrency",
+            "3",
+            "--timeout",
+            str(SLOW_S / 3),
+            "--max-retries",
+            "3",
+            "--metadata",
+            "source=test",
+            "--quiet",
+            *extra,
         ]
     )
     return code, text, out
@@ -95,11 +113,16 @@ def test_api_key_never_written_or_printed(fake, tmp_path: Path) -> None:
         assert KEY not in f.read_text(), f
     assert KEY not in text
     failed = [r for r in lines(out) if r["status"] == "failed"]
-    assert {r["messages"][0]["content"] for r in failed} == {"[echo-auth] leak it", "[always500] no"}
+    assert {r["messages"][0]["content"] for r in failed} == {
+        "[echo-auth] leak it",
+        "[always500] no",
+    }
     assert any("Bearer [redacted]" in r["error"] for r in failed)
 
 
-def test_authentication_failure_exits_2_and_leaves_nothing(fake, tmp_path: Path, monkeypatch) -> None:
+def test_authentication_failure_exits_2_and_leaves_nothing(
+    fake, tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
     code, text, out = _generate(fake, tmp_path, PLAIN)
     assert code == 2
@@ -118,8 +141,18 @@ def test_base_url_must_be_http(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     (tmp_path / "p.txt").write_text("hi\n")
     code, text = run_cli(
-        ["completions", "generate", "--teacher", "openai:m", "--base-url", "ftp://x/v1",
-         "--prompts", str(tmp_path / "p.txt"), "--out", str(tmp_path / "o.jsonl")]
+        [
+            "completions",
+            "generate",
+            "--teacher",
+            "openai:m",
+            "--base-url",
+            "ftp://x/v1",
+            "--prompts",
+            str(tmp_path / "p.txt"),
+            "--out",
+            str(tmp_path / "o.jsonl"),
+        ]
     )
     assert code == 2 and "--base-url 'ftp://x/v1': expected an http:// or https:// URL" in text
 
@@ -130,9 +163,23 @@ def test_azure_form(fake, tmp_path: Path, monkeypatch) -> None:
     pfile.write_text("hello azure\n")
     out = tmp_path / "azure.jsonl"
     code, text = run_cli(
-        ["completions", "generate", "--teacher", "openai:my-deployment",
-         "--base-url", fake.server.url_for("/"), "--api-version", "2024-10-21",
-         "--api-key-env", "AZURE_KEY", "--prompts", str(pfile), "--out", str(out), "--quiet"]
+        [
+            "completions",
+            "generate",
+            "--teacher",
+            "openai:my-deployment",
+            "--base-url",
+            fake.server.url_for("/"),
+            "--api-version",
+            "2024-10-21",
+            "--api-key-env",
+            "AZURE_KEY",
+            "--prompts",
+            str(pfile),
+            "--out",
+            str(out),
+            "--quiet",
+        ]
     )
     assert code == 0, text
     req, _ = fake.server.log[-1]
@@ -145,8 +192,16 @@ def test_prompt_file_without_prompts(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     (tmp_path / "empty.txt").write_text("\n  \n")
     code, text = run_cli(
-        ["completions", "generate", "--teacher", "openai:m", "--prompts",
-         str(tmp_path / "empty.txt"), "--out", str(tmp_path / "o.jsonl")]
+        [
+            "completions",
+            "generate",
+            "--teacher",
+            "openai:m",
+            "--prompts",
+            str(tmp_path / "empty.txt"),
+            "--out",
+            str(tmp_path / "o.jsonl"),
+        ]
     )
     assert code == 2 and "empty.txt: no prompts" in text
 
@@ -156,7 +211,15 @@ def test_prompt_jsonl_errors_name_line_and_field(tmp_path: Path, monkeypatch) ->
     p = tmp_path / "p.jsonl"
     p.write_text('{"messages": [{"role": "user", "content": "a"}]}\n{"text": "no messages"}\n')
     code, text = run_cli(
-        ["completions", "generate", "--teacher", "openai:m", "--prompts", str(p),
-         "--out", str(tmp_path / "o.jsonl")]
+        [
+            "completions",
+            "generate",
+            "--teacher",
+            "openai:m",
+            "--prompts",
+            str(p),
+            "--out",
+            str(tmp_path / "o.jsonl"),
+        ]
     )
     assert code == 2 and "p.jsonl:2: messages: missing" in text

@@ -61,10 +61,18 @@ def test_weight_zero_turns_survive(tmp_path: Path) -> None:
 def test_filters_are_counted_by_reason(tmp_path: Path) -> None:
     rows = [stored_completion(i, f"p{i}", {"topic": "math", "tier": str(i % 3)}) for i in range(20)]
     rows.append(stored_completion(20, "p20", {"topic": "math", "tier": "0"}, content=""))
-    rows.append(stored_completion(21, "p21", {"topic": "math", "tier": "0"},
-                                  content="I'm sorry, but I can't help with that."))
+    rows.append(
+        stored_completion(
+            21,
+            "p21",
+            {"topic": "math", "tier": "0"},
+            content="I'm sorry, but I can't help with that.",
+        )
+    )
     rows.append(stored_completion(22, "p22", {"topic": "math", "tier": "1"}, refusal="no"))
-    rows.append(stored_completion(23, "p23", {"topic": "math", "tier": "1"}, finish_reason="length"))
+    rows.append(
+        stored_completion(23, "p23", {"topic": "math", "tier": "1"}, finish_reason="length")
+    )
     rows.append(stored_completion(24, "p0", {"topic": "math", "tier": "0"}))  # duplicate of p0
     rows.append(stored_completion(25, "p25", {"topic": "art", "tier": "0"}))
     f = write_jsonl(tmp_path / "cc.jsonl", rows)

@@ -30,9 +30,21 @@ def test_sigkill_then_resume_pays_each_prompt_once(fake, tmp_path: Path) -> None
     pfile.write_text("\n".join(PROMPTS) + "\n")
     out = tmp_path / "out.jsonl"
     args = [
-        "completions", "generate", "--teacher", "openai:fake", "--base-url", fake.base_url,
-        "--prompts", str(pfile), "--out", str(out), "--top-logprobs", "2",
-        "--concurrency", "3", "--quiet",
+        "completions",
+        "generate",
+        "--teacher",
+        "openai:fake",
+        "--base-url",
+        fake.base_url,
+        "--prompts",
+        str(pfile),
+        "--out",
+        str(out),
+        "--top-logprobs",
+        "2",
+        "--concurrency",
+        "3",
+        "--quiet",
     ]
     fake.hold_after(BEFORE_KILL)  # then requests hang (unpaid) until released
     env = {**os.environ, "EDGEKD_BACKOFF_BASE_S": "0.01"}
@@ -63,7 +75,9 @@ def test_sigkill_then_resume_pays_each_prompt_once(fake, tmp_path: Path) -> None
     recs = lines(out)
     assert sorted(r["messages"][0]["content"] for r in recs) == sorted(PROMPTS)
     assert all(r["status"] == "ok" for r in recs)
-    assert all(r["messages"][-1]["content"] == answer_for(r["messages"][0]["content"]) for r in recs)
+    assert all(
+        r["messages"][-1]["content"] == answer_for(r["messages"][0]["content"]) for r in recs
+    )
     assert {p: fake.paid[p] for p in PROMPTS} == dict.fromkeys(PROMPTS, 1)
     assert '"status": "complete"' in (tmp_path / "out.jsonl.manifest.json").read_text()
 
@@ -73,8 +87,16 @@ def test_torn_last_line_is_cut_on_resume(fake, tmp_path: Path) -> None:
     pfile.write_text("\n".join(PROMPTS[:4]) + "\n")
     out = tmp_path / "out.jsonl"
     args = [
-        "completions", "generate", "--teacher", "openai:fake", "--base-url", fake.base_url,
-        "--prompts", str(pfile), "--out", str(out),
+        "completions",
+        "generate",
+        "--teacher",
+        "openai:fake",
+        "--base-url",
+        fake.base_url,
+        "--prompts",
+        str(pfile),
+        "--out",
+        str(out),
     ]
     code, text = run_cli([*args, "--quiet"])
     assert code == 0, text
