@@ -82,6 +82,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=DATA)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: see README)")
+    ap.add_argument(
+        "--compare", type=int, help="prompts for batched vs one-at-a-time (default 16; quick 4)"
+    )
     args = ap.parse_args()
 
     import torch
@@ -127,17 +130,51 @@ def main() -> None:
     total = report["generation_total"]
     total["tokens_per_s"] = round(total["completion_tokens"] / max(total["seconds"], 1e-9), 2)
     report.update(_import_and_stats(args.out))
+    n = args.compare if args.compare is not None else (4 if args.quick else 16)
+    if n:
+        report["compare"] = _compare(gguf, prompts[-n:], min(args.batch_size, n))
     _print(report)
     write_json(args.json, report)
 
 
 def _import_and_stats(path: Path) -> dict[str, Any]:
+    """The committed file through ``completions import`` (default filters, and keeping answers
+    cut at max tokens, which the next issue's token-level KD can use) and ``stats``."""
     import edgekd.completions.api as api
 
     with tempfile.TemporaryDirectory() as tmp:
-        imp = api.import_completions([path], Path(tmp) / "dataset.jsonl")
-        stats = api.completions_stats(Path(tmp) / "dataset.jsonl")
-    return {"import": imp, "stats": stats}
+        strict = api.import_completions([path], Path(tmp) / "strict.jsonl", min_records=1)
+        keep = api.import_completions(
+            [path], Path(tmp) / "keep.jsonl", keep_truncated=True, min_records=1
+        )
+    return {"import": strict, "import_keep_truncated": keep, "stats": api.completions_stats(path)}
+
+
+def _compare(gguf: Path, prompts: list[dict[str, Any]], batch_size: int) -> dict[str, Any]:
+    """Tokens/s of batched generation vs one prompt at a time (a plain generate loop), on
+    the same prompts and settings, into throw-away files."""
+    import edgekd.completions.api as api
+
+    out: dict[str, Any] = {"prompts": len(prompts)}
+    with tempfile.TemporaryDirectory() as tmp:
+        pfile = Path(tmp) / "p.jsonl"
+        pfile.write_text("".join(json.dumps(p) + "\n" for p in prompts))
+        for name, bs in (("one_at_a_time", 1), ("batched", batch_size)):
+            s = api.generate_completions(
+                f"hf:{gguf}",
+                pfile,
+                Path(tmp) / f"{name}.jsonl",
+                top_logprobs=TOP_LOGPROBS,
+                max_tokens=MAX_TOKENS,
+                batch_size=bs,
+            )
+            out[name] = {
+                "batch_size": bs,
+                "tokens": s["completion_tokens"],
+                "seconds": round(s["seconds"], 1),
+                "tokens_per_s": round(s["tokens_per_s"], 2),
+            }
+    return out
 
 
 def _print(r: dict[str, Any]) -> None:
@@ -156,24 +193,53 @@ def _print(r: dict[str, Any]) -> None:
             ]
         ],
     )
-    removed = r["import"]["removed"]
+    rows = []
+    for name in ("import", "import_keep_truncated"):
+        imp = r[name]
+        rows.append(
+            [
+                name.replace("import_", "").replace("import", "default"),
+                imp["read"],
+                *imp["removed"].values(),
+                imp["kept"],
+                *(imp["splits"].get(k, 0) for k in ("train", "val", "test")),
+            ]
+        )
     print_table(
-        "import: what the filters removed",
-        ["read", *removed, "kept", "train", "val", "test"],
+        "completions import: what the filters removed",
+        ["filters", "read", *r["import"]["removed"], "kept", "train", "val", "test"],
+        rows,
+    )
+    tok = s["answer_tokens"]
+    print_table(
+        "completions stats",
+        [
+            "records",
+            "answer tokens mean/p50/max",
+            "finish reasons",
+            "log-prob coverage",
+            "refusals",
+        ],
         [
             [
-                r["import"]["read"],
-                *removed.values(),
-                r["import"]["kept"],
-                *(r["import"]["splits"].get(k, 0) for k in ("train", "val", "test")),
+                s["records"],
+                f"{tok['mean']}/{tok['p50']:g}/{tok['max']:g}",
+                ", ".join(f"{k} {v}" for k, v in s["finish_reasons"].items()),
+                s["logprob_coverage"],
+                s["refusals"],
             ]
         ],
     )
-    print_table(
-        "stats",
-        ["records", "answer tokens (mean)", "logprob coverage", "refusals"],
-        [[s["records"], s["answer_tokens"]["mean"], s["logprob_coverage"], s["refusals"]]],
-    )
+    if "compare" in r:
+        c = r["compare"]
+        print_table(
+            f"batched vs one prompt at a time ({c['prompts']} prompts, same settings)",
+            ["generation", "batch size", "tokens", "seconds", "tokens/s"],
+            [
+                [k, c[k]["batch_size"], c[k]["tokens"], c[k]["seconds"], c[k]["tokens_per_s"]]
+                for k in ("one_at_a_time", "batched")
+            ],
+        )
 
 
 if __name__ == "__main__":

@@ -44,7 +44,6 @@ def generate_completions(
     from edgekd.completions.prompts import Prompt, load_prompts
     from edgekd.completions.teacher_types import Settings
     from edgekd.completions.teachers import build_teacher
-    from edgekd.errors import UsageError
 
     _check_settings(top_logprobs, max_tokens, temperature, concurrency, batch_size)
     loaded = load_prompts(Path(prompts))
@@ -58,11 +57,6 @@ def generate_completions(
         max_retries=max_retries,
         concurrency=concurrency,
     )
-    if Path(out).exists() and Path(out).stat().st_size > 0 and not resume:
-        raise UsageError(
-            f"{out} already has records; pass --resume to continue it (records already there "
-            "are not generated again) or choose another --out"
-        )
     t = build_teacher(teacher, ep, batch_size=batch_size)
     settings = Settings(
         max_tokens=max_tokens, temperature=temperature, top_logprobs=top_logprobs, seed=seed
@@ -96,6 +90,7 @@ def import_completions(
     since: str | None = None,
     keep_truncated: bool = False,
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    min_records: int = 10,
 ) -> dict[str, Any]:
     """Build a dataset from chat fine-tuning JSONL, chat completion records or edgekd
     records: filter (``KEY=VALUE``, ``KEY=V1,V2``), drop empty/refused/truncated answers,
@@ -110,6 +105,7 @@ def import_completions(
         since=since,
         keep_truncated=keep_truncated,
         fractions=fractions,
+        min_records=min_records,
     ).as_dict()
 
 

@@ -5,6 +5,13 @@ generation record per key, filter (:mod:`edgekd.completions.filters`), dedupe on
 answer), assign splits by prompt hash, and write the JSONL atomically. Every removal is
 counted by reason; fewer than ``MIN_RECORDS`` usable records is an error that says how many
 were found and what each filter removed.
+
+Reading back (what an LM student or ``data.source: completions`` calls):
+:func:`read_dataset` (``edgekd.read_completions``) gives the usable records of a split;
+:func:`training_turns` says which messages to learn (assistant turns without ``weight: 0``);
+:func:`topk` decodes the answer's top-k log-probs (for a local teacher, token ids of its
+tokenizer, the end-of-turn token last when ``finish_reason`` is ``stop``); and
+:func:`labelled_texts` gives (text, label, soft target) for a classifier on an LLM's labels.
 """
 
 from __future__ import annotations

@@ -223,3 +223,17 @@ def test_prompt_jsonl_errors_name_line_and_field(tmp_path: Path, monkeypatch) ->
         ]
     )
     assert code == 2 and "p.jsonl:2: messages: missing" in text
+    p.write_text('{"messages": [{"role": "user", "content": "a"}]}\n\n{"messages": [\n')
+    code, text = run_cli(
+        [
+            "completions",
+            "generate",
+            "--teacher",
+            "openai:m",
+            "--prompts",
+            str(p),
+            "--out",
+            str(tmp_path / "o.jsonl"),
+        ]
+    )
+    assert code == 2 and "p.jsonl:3: malformed JSON" in text
