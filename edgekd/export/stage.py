@@ -50,33 +50,50 @@ def tflite_filename(stem: str, precision: str, int8_io: bool = False) -> str:
 
 
 def run_tflite(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> list[Artifact]:
-    """One file per ``export.tflite.precision``; ``int8_io`` gives the int8 file int8 I/O."""
+    """One file per ``export.tflite.precision``; ``int8_io`` gives the int8 file int8 I/O.
+    When the run profiles a microcontroller, the int8 file also takes the TFLite Micro hop
+    (``export.tflm_hop``: measured arena, TFLM vs LiteRT, ``model_data.cc/.h``)."""
     from edgekd.export.tflite_export import export_tflite
+    from edgekd.export.tflm_hop import mcu_hop_for_run
     from edgekd.models.load import load_artifact
+    from edgekd.profile.targets import load_target
 
     t, data, parent = cfg.export.tflite, env.data, the_model(inputs)
     model = load_artifact(parent, run_dir)
     task = env.reporter.task("export TFLite", len(t.precision))
-    out = []
+    results = []
     try:
         for i, precision in enumerate(t.precision):
             int8_io = t.int8_io and precision == "int8"
-            result = export_tflite(
-                model,
-                data.val.x[: cfg.export.export_batch],
-                run_dir / tflite_filename("student", precision, int8_io),
-                precision,
-                calib=data.calib.x[: t.calib_samples] if precision == "int8" else None,
-                int8_io=int8_io,
-                parity_x=data.val.x,
-                cfg=t,
-                gate=False,
+            results.append(
+                export_tflite(
+                    model,
+                    data.val.x[: cfg.export.export_batch],
+                    run_dir / tflite_filename("student", precision, int8_io),
+                    precision,
+                    calib=data.calib.x[: t.calib_samples] if precision == "int8" else None,
+                    int8_io=int8_io,
+                    parity_x=data.val.x,
+                    cfg=t,
+                    gate=False,
+                )
             )
-            art_id = f"student-tflite-{precision}" + ("-io" if int8_io else "")
-            out.append(_artifact(result, art_id, parent, run_dir, {"tflite": result.meta}))
+            results[-1].meta["path"] = results[-1].path.name
             task.update(i + 1)
     finally:
         task.close()
+    metas = [r.meta for r in results]
+    for_mcu = any(load_target(n).kind == "mcu" for n in cfg.targets.names)
+    hop_failed = mcu_hop_for_run(run_dir, metas, data.val.x, for_mcu, t.min_top1_agreement)
+    out = []
+    for result in results:
+        art_id = f"student-tflite-{result.precision}" + ("-io" if result.meta["int8_io"] else "")
+        art = _artifact(result, art_id, parent, run_dir, {"tflite": result.meta})
+        hop = [m for m in hop_failed if m.startswith(f"{art.path} on TFLite Micro")]
+        if hop and art.status == "ok":
+            art.status = "failed"
+            art.extra.update(error="parity check failed for " + hop[0], error_kind="parity")
+        out.append(art)
     return out
 
 
