@@ -8,8 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from edgekd.config import Section
-
-BUILTIN_DATASETS = ("digits", "breast_cancer", "wine", "iris")
+from edgekd.data.sources import DataSource
 
 
 class DataConfig(Section):
@@ -20,7 +19,7 @@ class DataConfig(Section):
     deterministic given ``seed``; normalization statistics come from the train split only.
     """
 
-    source: Literal["digits", "breast_cancer", "wine", "iris", "npz", "csv"] = "digits"
+    source: DataSource = "digits"
     path: Path | None = None
     label_column: str = "label"
     test_fraction: float = Field(0.2, gt=0, lt=1)
