@@ -11,8 +11,6 @@ default domain (``onnx.defs``) plus the com.microsoft contrib ops listed below.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from edgekd.profile.graph import GraphSummary
 
 RUNTIME_NAMES = ("litert", "onnxruntime", "tflm", "tflm-cmsis-nn")
@@ -126,15 +124,3 @@ def supports(runtime: str, op_type: str, fmt: str) -> bool:
 def unsupported_ops(summary: GraphSummary, runtime: str) -> list[str]:
     """Op types of the graph that ``runtime`` cannot run, in first-use order."""
     return [op for op in summary.op_types if not supports(runtime, op, summary.format)]
-
-
-def op_report(path: str | Path) -> dict[str, dict[str, list[str]]]:
-    """For each runtime: the model's op types it supports and those it does not."""
-    from edgekd.profile.static import analyze
-
-    summary = analyze(path)
-    out: dict[str, dict[str, list[str]]] = {}
-    for rt in RUNTIME_NAMES:
-        bad = unsupported_ops(summary, rt)
-        out[rt] = {"supported": [o for o in summary.op_types if o not in bad], "unsupported": bad}
-    return out
