@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from edgekd.errors import BudgetError, EdgekdError, UsageError
+from edgekd.errors import EdgekdError, UsageError
 
 targets_app = typer.Typer(help="List and show device targets.", no_args_is_help=True)
 
@@ -69,9 +69,10 @@ def profile_cmd(
         typer.echo(json.dumps(report, indent=2))
     else:
         _print_report(report)
-    failed = [t["name"] for t in report["targets"] if t["verdict"] == "fail"]
-    if fail_on_budget and failed:
-        raise BudgetError(f"budget violated on {', '.join(failed)}")
+    if fail_on_budget:
+        from edgekd.profile.budgets import check_budgets
+
+        check_budgets([report])
 
 
 def _mb(n: float | None) -> str:
