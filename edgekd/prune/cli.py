@@ -40,9 +40,10 @@ def load_cli_data(spec: str) -> Any:
     from edgekd.data.config import BUILTIN_DATASETS, DataConfig
     from edgekd.data.loaders import load_data
 
+    # pruning draws no calibration samples: ask for one, so small data sets are not refused
     if spec in BUILTIN_DATASETS:
-        return load_data(DataConfig(source=spec))  # type: ignore[arg-type]
-    return load_data(DataConfig(source="npz", path=Path(spec)))
+        return load_data(DataConfig(source=spec, calib_samples=1))  # type: ignore[arg-type]
+    return load_data(DataConfig(source="npz", path=Path(spec), calib_samples=1))
 
 
 def save_model(model: Any, out: Path, method: str, sample: Any) -> None:

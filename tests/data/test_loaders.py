@@ -27,14 +27,16 @@ def test_npz_and_csv_files(tmp_path):
     x = rng.normal(size=(60, 5)).astype(np.float32)
     y = np.repeat(np.arange(3), 20)
     np.savez(tmp_path / "d.npz", x=x, y=y)
-    d = load_data(DataConfig(source="npz", path=tmp_path / "d.npz"))
+    d = load_data(DataConfig(source="npz", path=tmp_path / "d.npz", calib_samples=16))
     assert d.input_shape == (5,) and d.num_classes == 3
     rows = ["f1,f2,species"] + [
         f"{a:.3f},{b:.3f},{'cat' if k else 'dog'}"
         for (a, b), k in zip(x[:, :2], y % 2, strict=True)
     ]
     (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
-    c = load_data(DataConfig(source="csv", path=tmp_path / "d.csv", label_column="species"))
+    c = load_data(
+        DataConfig(source="csv", path=tmp_path / "d.csv", label_column="species", calib_samples=16)
+    )
     assert c.input_shape == (2,) and c.class_names == ["cat", "dog"]
 
 
