@@ -39,7 +39,7 @@ def torch_file_kind(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as z:
             names = [n.split("/", 1)[-1] for n in z.namelist()]
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except Exception:  # BadZipFile, NotImplementedError (a mangled version field), ...
         with open(path, "rb") as f:
             return "pickle" if f.read(1) == b"\x80" else "unknown"
     if "constants.pkl" in names or any(n.startswith("code/") for n in names):

@@ -81,3 +81,20 @@ def test_npz_nan_rows_label_mismatch_and_missing_labels_are_named(tmp_path):
         read_npz(tmp_path / "nolabels.npz", "--val", need_y=True)
     with pytest.raises(DataError, match=r"--val: file not found"):
         read_npz(tmp_path / "absent.npz", "--val")
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"a,label\n\xff\xfe1,0\n", r"d.csv: not UTF-8 text \(byte 8\); expected a CSV file"),
+        (b"a,label\n" + b"1" * 200_000 + b",0\n", r"d.csv: not a readable CSV file \(field larger"),
+        (b"label\n0\n1\n", r"d.csv: no feature columns besides the label column 'label'"),
+        (b"a,label\n1e39,0\n", r"d.csv: row 2, column 'a' is NaN or infinite in float32"),
+    ],
+    ids=["not-utf8", "huge-field", "no-features", "float32-overflow"],
+)
+def test_csv_that_is_not_a_table_of_numbers_is_named(tmp_path, content, expected):
+    """Each was an exit 1 (UnicodeDecodeError, csv.Error) or a silent inf before."""
+    (tmp_path / "d.csv").write_bytes(content)
+    with pytest.raises(DataError, match=expected):
+        load_data(DataConfig(source="csv", path=tmp_path / "d.csv"))

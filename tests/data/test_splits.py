@@ -3,6 +3,9 @@ file (or built-in source) and the minimum it needs."""
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from edgekd.data.config import DataConfig
 from edgekd.data.loaders import load_data
@@ -109,3 +112,46 @@ def test_csv_integer_labels_keep_their_numeric_order(tmp_path):
     assert d.class_names == [str(i) for i in range(12)]  # "10" is class 10, not class 2
     raw = np.asarray([float(r.split(",")[0]) for r in path.read_text().split()[1:]])
     assert np.array_equal(np.asarray(sorted(set((raw % 12).astype(int)))), np.arange(12))
+
+
+@st.composite
+def arrays(draw: st.DrawFn) -> dict[str, np.ndarray]:
+    """x and y of random dtypes, shapes and values (NaN, inf, huge, empty, one class...);
+    half of them plain float features with labels 0..2, which often split."""
+    if draw(st.booleans()):
+        n = draw(st.integers(14, 40))
+        x = draw(hnp.arrays("f4", (n, 3), elements=st.floats(-1e3, 1e3, width=32)))
+        return {"x": x, "y": draw(hnp.arrays("i8", (n,), elements=st.integers(0, 2)))}
+    n = draw(st.integers(0, 40))
+    x_dtype = draw(st.sampled_from(["f4", "f8", "i8", "u1", "?", "c8", "U3"]))
+    x_shape = (n, *draw(st.lists(st.integers(0, 3), min_size=0, max_size=3)))
+    x = draw(hnp.arrays(x_dtype, x_shape, elements=None if x_dtype != "f8" else st.floats()))
+    out = {"x": x}
+    if draw(st.booleans()):
+        y_dtype = draw(st.sampled_from(["i8", "f8", "U2", "?"]))
+        y_shape = draw(st.sampled_from([(n,), (n, 2), (max(n - 1, 0),)]))
+        labels = st.integers(-2, 4) if y_dtype == "i8" else None
+        out["y"] = draw(hnp.arrays(y_dtype, y_shape, elements=labels))
+    return out
+
+
+@settings(
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(arrays=arrays())
+def test_any_npz_arrays_split_with_every_class_everywhere_or_name_the_file(tmp_path, arrays):
+    path = tmp_path / "d.npz"
+    np.savez(path, **arrays)
+    try:
+        d = load_data(DataConfig(source="npz", path=path, calib_samples=3))
+    except DataError as exc:
+        assert str(exc).startswith(str(path)) and "\n" not in str(exc), str(exc)
+        return
+    k = d.num_classes
+    for split in (d.train, d.val, d.test):
+        assert set(split.y.tolist()) == set(range(k)) and np.isfinite(split.x).all()
+    assert len(d.calib) == 3 and k >= 2

@@ -54,3 +54,17 @@ def test_state_dicts_load_and_everything_else_says_what_it_is(files):
         ModelFileError, match=r"sd.pt \(a torch.save'd state dict\): does not match"
     ):
         load_zoo_weights(root / "sd.pt", "cnn", (1, 8, 8), 10, 8, 2)
+
+
+def test_zip_with_a_mangled_version_field_is_unknown_not_a_crash(files, tmp_path):
+    """Found by fuzzing: zipfile raises NotImplementedError ("zip file version 23.2") for a
+    central directory entry whose version-needed field is out of range; that was exit 1."""
+    root, _ = files
+    data = bytearray((root / "sd.pt").read_bytes())
+    entry = data.index(b"PK\x01\x02")  # first central directory header
+    data[entry + 6 : entry + 8] = (232).to_bytes(2, "little")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(bytes(data))
+    assert torch_file_kind(bad) == "unknown"
+    with pytest.raises(ModelFileError, match="not a TorchScript, torch.export or torch.save file"):
+        read_state_dict(bad)
