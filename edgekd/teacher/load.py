@@ -53,7 +53,7 @@ def load_teacher_file(cfg: TeacherConfig, data: DataSplits) -> Teacher:
         ".safetensors": _load_state_dict,
         ".pt": _load_torch_file,
         ".pth": _load_torch_file,
-        ".pt2": _load_exported,
+        ".pt2": _load_torch_file,
         ".onnx": _load_onnx,
         ".skops": _load_sklearn,
         ".joblib": _load_sklearn,
@@ -147,7 +147,7 @@ def _load_state_dict(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teache
 
 
 def _load_torch_file(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:
-    """``.pt``/``.pth`` by content: TorchScript, a ``torch.export`` program, or a
+    """``.pt``/``.pth``/``.pt2`` by content: TorchScript, a ``torch.export`` program, or a
     ``torch.save``'d state dict of ``teacher.arch``/``width``/``depth``."""
     from edgekd.models.files import TORCH_KINDS, torch_file_kind
 

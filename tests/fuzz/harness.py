@@ -245,6 +245,31 @@ def with_calib(path: Path) -> Path:
     return path
 
 
+def chat_jsonl(path: Path) -> Path:
+    """Chat fine-tuning records (OpenAI's format) with metadata, one JSON object a line."""
+    rows = [
+        {
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": f"question {i}?"},
+                {"role": "assistant", "content": f"answer {i}."},
+            ],
+            "metadata": {"topic": "math" if i % 2 else "art"},
+        }
+        for i in range(12)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def dataset_jsonl(path: Path) -> Path:
+    """An edgekd completions dataset (``completions import`` of ``chat_jsonl``)."""
+    from edgekd.completions.api import import_completions
+
+    import_completions([chat_jsonl(path.parent / "chat.jsonl")], path)
+    return path
+
+
 # ---- commands and output checks ---------------------------------------------------------
 
 # compress settings that make a run on 90 tabular samples take seconds
@@ -305,6 +330,14 @@ def onnx_runs(name: str) -> Callable[[Path, str], str | None]:
         return None if np.all(np.isfinite(y)) else f"exit 0 but {out.name} gives NaN/inf"
 
     return check
+
+
+def stats_json(path: Path, stdout: str) -> str | None:
+    try:
+        stats = json.loads(stdout[stdout.index("{") :])
+    except ValueError:
+        return "exit 0 but no stats JSON on stdout"
+    return None if stats.get("records", -1) >= 0 else "exit 0 but no record count"
 
 
 def run_dir_report(path: Path, stdout: str) -> str | None:
@@ -414,6 +447,16 @@ FUZZ_TARGETS: dict[str, FuzzTarget] = {
         lambda p: compress_argv(p, ["data.source=csv", f"data.path={p}"]),
         run_dir_report,
         slow=True,
+    ),
+    "jsonl chat: completions import": FuzzTarget(
+        lambda d: chat_jsonl(d / "ft.jsonl"),
+        lambda p: ["completions", "import", str(p), "--out", str(p.parent / "out" / "d.jsonl")],
+        file_written("d.jsonl"),
+    ),
+    "jsonl dataset: completions stats": FuzzTarget(
+        lambda d: dataset_jsonl(d / "d.jsonl"),
+        lambda p: ["completions", "stats", str(p), "--json"],
+        stats_json,
     ),
     "onnx teacher: compress": FuzzTarget(
         lambda d: onnx_model(d / "t.onnx", classes=10),

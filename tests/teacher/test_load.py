@@ -121,12 +121,13 @@ def test_safetensors_with_the_wrong_arch_is_explained(tmp_path, digits, net):
 
 
 def test_torch_saved_state_dict_teacher_loads_with_its_arch(tmp_path, digits, net):
-    torch.save(net.state_dict(), tmp_path / "t.pt")
-    t = load_teacher_file(cfg(tmp_path / "t.pt"), digits)
-    assert t.kind == "state_dict"
     with torch.no_grad():
         ref = net(torch.from_numpy(digits.val.x[:5])).numpy()
-    np.testing.assert_allclose(t.predict(digits.val.x[:5]), ref, atol=1e-5)
+    for name in ("t.pt", "t.pth", "named-like-an-export.pt2"):  # told apart by content
+        torch.save(net.state_dict(), tmp_path / name)
+        t = load_teacher_file(cfg(tmp_path / name), digits)
+        assert t.kind == "state_dict"
+        np.testing.assert_allclose(t.predict(digits.val.x[:5]), ref, atol=1e-5)
 
 
 def test_state_dict_pt_teacher_is_not_called_corrupt_torchscript(tmp_path, cli, net):
