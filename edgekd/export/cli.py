@@ -66,6 +66,10 @@ def export(
         raise UsageError("--format onnx exports fp32 only (no --precision/--int8-io/--c-array)")
     if int8_io and precision != "int8":
         raise UsageError("--int8-io needs --precision int8")
+    if out is not None and out.suffix.lower() != f".{format}":
+        raise UsageError(
+            f"--out {out}: --format {format} writes a .{format} file; name it *.{format}"
+        )
     from edgekd.data.loaders import read_npz
 
     calib_x = read_npz(calib, "--calib")[0][:calib_samples] if calib is not None else None
@@ -150,107 +154,54 @@ def load_torch_model(
     depth: int | None = None,
     num_classes: int | None = None,
 ) -> tuple[Any, tuple[int, ...]]:
-    """An exportable torch module from a model file, and one sample's input shape.
+    """An exportable torch module from a model file (``edgekd.models.load``), and one
+    sample's input shape.
 
     ``.pt``/``.pth`` TorchScript is turned into an ExportedProgram (``TS2EPConverter``), since
     litert-torch and ``torch.export`` take programs, not scripts. ``.pt2`` is a saved
-    ``torch.export`` program. ``.safetensors`` is a state dict for a zoo model.
+    ``torch.export`` program. A state dict (``.safetensors`` or ``torch.save``'d) is a zoo
+    model's: it needs ``--arch/--width/--depth/--input-shape/--num-classes``.
     """
     from edgekd.errors import ModelFileError, UsageError
+    from edgekd.models.files import TORCH_KINDS, describe_state_dict, torch_file_kind
+    from edgekd.models.load import (
+        ModelSpec,
+        exported_module,
+        load_model,
+        program_input_shape,
+        script_program,
+    )
 
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
     suffix = path.suffix.lower()
-    if suffix == ".safetensors":
-        missing = [
-            f"--{k.replace('_', '-')}"
-            for k, v in dict(
-                arch=arch, width=width, depth=depth, input_shape=shape, num_classes=num_classes
-            ).items()
-            if v is None
-        ]
+    if suffix not in (".safetensors", ".pt2", ".pt", ".pth"):
+        raise ModelFileError(
+            f"{path}: unknown model suffix {suffix!r}; expected .pt, .pth, .pt2 or .safetensors"
+        )
+    kind = "state_dict" if suffix == ".safetensors" else torch_file_kind(path)
+    if kind in ("state_dict", "pickle"):
+        what = describe_state_dict(path)  # refuses a pickle that is not a state dict
+        given = dict(
+            arch=arch, width=width, depth=depth, input_shape=shape, num_classes=num_classes
+        )
+        missing = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is None]
         if missing:
-            raise UsageError(f"{path}: a safetensors state dict needs {', '.join(missing)}")
+            raise UsageError(
+                f"{path}: {what}, which has no architecture: it needs {', '.join(missing)}"
+            )
         assert arch and width and depth and shape and num_classes
-        from edgekd.models.files import load_zoo_weights
-
-        return load_zoo_weights(path, arch, shape, num_classes, width, depth), shape
-    if suffix == ".pt2":
-        return _load_exported(path, shape)
-    if suffix in (".pt", ".pth"):
+        spec = ModelSpec("zoo", arch, shape, num_classes, width, depth)
+        return load_model(path, spec), shape
+    if kind == "exported":
+        shape = shape or program_input_shape(path)
+        if shape is None:
+            raise UsageError(f"{path}: cannot tell the input shape; pass --input-shape")
+        return exported_module(path), shape
+    if kind == "torchscript":
         if shape is None:
             raise UsageError(
                 f"{path}: TorchScript has no input shape; pass --input-shape or --calib"
             )
-        return _load_torchscript(path, shape), shape
-    raise ModelFileError(
-        f"{path}: unknown model suffix {suffix!r}; expected .pt, .pth, .pt2 or .safetensors"
-    )
-
-
-def _load_exported(path: Path, shape: tuple[int, ...] | None) -> tuple[Any, tuple[int, ...]]:
-    import torch
-
-    from edgekd.errors import ModelFileError, UsageError
-
-    try:
-        program = torch.export.load(str(path))
-    except Exception as exc:
-        raise ModelFileError(f"{path}: not a readable torch.export file ({exc})") from None
-    if shape is None:
-        metas = [n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"]
-        users = [m for m in metas if m is not None][-1:]
-        if not users:
-            raise UsageError(f"{path}: cannot tell the input shape; pass --input-shape")
-        shape = tuple(int(d) for d in users[0].shape[1:])
-    return _as_module(program.module()), shape
-
-
-def _load_torchscript(path: Path, shape: tuple[int, ...]) -> Any:
-    import torch
-    from torch._export.converter import TS2EPConverter
-
-    from edgekd.errors import ModelFileError, StageError
-
-    try:
-        script = torch.jit.load(str(path), map_location="cpu")
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(f"{path}: not a readable TorchScript file ({first})") from None
-    script.eval()
-    try:
-        program = TS2EPConverter(script, (torch.zeros(1, *shape),)).convert()
-    except Exception as exc:
-        raise StageError(
-            f"{path}: TorchScript could not be turned into a torch.export program ({exc}); "
-            "save the model with torch.export.save (.pt2) instead"
-        ) from None
-    return _as_module(program.module())
-
-
-def _program_class() -> Any:
-    import torch
-
-    class Program(torch.nn.Module):
-        """An exported program's module behind an ``nn.Module`` whose ``eval()`` works.
-
-        ``ExportedProgram.module()`` refuses ``train()``/``eval()`` (its graph is already
-        frozen), which exporters and parity checks call; here they only set the flag.
-        """
-
-        def __init__(self, inner: torch.nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.inner(x)
-
-        def train(self, mode: bool = True) -> Program:
-            self.training = mode
-            return self
-
-    return Program
-
-
-def _as_module(inner: Any) -> Any:
-    return _program_class()(inner)
+        return script_program(path, shape), shape
+    raise ModelFileError(f"{path}: {TORCH_KINDS[kind]} (corrupt or truncated?)")

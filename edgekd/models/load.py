@@ -56,38 +56,83 @@ def build(spec: ModelSpec) -> nn.Module:
 
 
 def load_model(path: str | Path, spec: ModelSpec | None = None) -> nn.Module:
-    """The module in ``path`` (eval mode): ``.safetensors`` needs a spec; ``.pt2`` with a spec
-    is rebuilt with real layers, without one it runs as the exported program."""
+    """The module in ``path`` (eval mode), by what the file holds (not its suffix).
+
+    A state dict (safetensors, or a ``torch.save``'d dict of tensors) needs a spec. A
+    ``torch.export`` program with a spec is rebuilt with real layers; without one it runs as
+    exported (:class:`Program`). TorchScript loads as a script module.
+    """
+    from edgekd.models.files import TORCH_KINDS, read_state_dict, torch_file_kind
+
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
-    suffix = path.suffix.lower()
-    if suffix == ".pt2" and spec is None:
+    kind = "pickle" if path.suffix.lower() == ".safetensors" else torch_file_kind(path)
+    if kind == "torchscript":
+        if spec is not None:  # a script has its own architecture; weights for one do not fit
+            raise ModelFileError(f"{path}: {TORCH_KINDS[kind]}, not a state dict")
+        return load_script(path)
+    if kind == "exported" and spec is None:
         return exported_module(path)
+    if kind == "unknown":
+        raise ModelFileError(f"{path}: {TORCH_KINDS[kind]} (corrupt or truncated?)")
     if spec is None:
         raise ModelFileError(f"{path}: a state dict needs a model spec (architecture) to load")
-    if suffix == ".pt2":
-        state = _program(path).state_dict
-    elif suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            state = load_file(str(path))
-        except Exception as exc:
-            raise ModelFileError(f"{path}: not a readable safetensors file: {exc}") from None
-    else:
-        raise ModelFileError(f"{path}: expected a .safetensors or .pt2 model file")
+    state = _program(path).state_dict if kind == "exported" else read_state_dict(path)
     model = build(spec)
     if spec.resized:
         resize_to(model, state)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
+    from edgekd.models.files import state_dict_mismatch
+
+    why = state_dict_mismatch(model, state)
+    if why:
+        what = {"pickle": " (a torch.save'd state dict)", "exported": " (a torch.export program)"}
+        note = "" if path.suffix.lower() == ".safetensors" else what[kind]
         raise ModelFileError(
-            f"{path}: does not match {spec.source}:{spec.name} ({first})"
-        ) from None
+            f"{path}{note}: does not match {spec.source} arch {spec.name!r} width={spec.width} "
+            f"depth={spec.depth} for {spec.num_classes} classes ({why})"
+        )
+    model.load_state_dict(state)
     return model.eval()
+
+
+def load_script(path: Path) -> Any:
+    """A TorchScript module (eval mode)."""
+    import torch
+
+    try:
+        script = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(
+            f"{path}: not a readable TorchScript file (corrupt or truncated?): {first}"
+        ) from None
+    return script.eval()
+
+
+def script_program(path: Path, input_shape: tuple[int, ...]) -> Program:
+    """TorchScript as a ``torch.export`` program (``TS2EPConverter``): exporters take programs."""
+    import torch
+    from torch._export.converter import TS2EPConverter
+
+    from edgekd.errors import StageError
+
+    try:
+        program = TS2EPConverter(load_script(path), (torch.zeros(1, *input_shape),)).convert()
+    except Exception as exc:
+        raise StageError(
+            f"{path}: TorchScript could not be turned into a torch.export program ({exc}); "
+            "save the model with torch.export.save (.pt2) instead"
+        ) from None
+    return Program(program.module(), _static_batch(program))
+
+
+def program_input_shape(path: Path) -> tuple[int, ...] | None:
+    """One sample's input shape as a ``.pt2`` program records it (None if it does not)."""
+    program = _program(path)
+    metas = [n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"]
+    users = [m for m in metas if m is not None][-1:]
+    return tuple(int(d) for d in users[0].shape[1:]) if users else None
 
 
 def load_artifact(art: Artifact, run_dir: Path) -> nn.Module:
@@ -131,21 +176,47 @@ def _program(path: Path) -> Any:
         raise ModelFileError(f"{path}: not a readable torch.export file ({exc})") from None
 
 
-def exported_module(path: Path) -> nn.Module:
-    """A ``.pt2`` program behind an ``nn.Module`` whose ``eval()``/``train()`` only set the
-    flag (``ExportedProgram.module()`` refuses them; its graph is already frozen)."""
-    return Program(_program(path).module())
+def exported_module(path: Path) -> Program:
+    """A ``.pt2`` program as a module that runs any batch size."""
+    program = _program(path)
+    return Program(program.module(), _static_batch(program))
+
+
+def _static_batch(program: Any) -> int | None:
+    """The batch size a program's graph is fixed to, or None when it is dynamic."""
+    user_inputs = set(program.graph_signature.user_inputs)
+    dims = [
+        n.meta["val"].shape[0]
+        for n in program.graph.nodes
+        if n.op == "placeholder" and n.name in user_inputs and "val" in n.meta
+    ]
+    return dims[0] if dims and isinstance(dims[0], int) else None
 
 
 class Program(nn.Module):
-    """An exported program's module that exporters and parity checks can call ``eval()`` on."""
+    """An exported program's module that exporters and parity checks can call ``eval()`` on
+    (``ExportedProgram.module()`` refuses it: its graph is frozen), and that runs any batch
+    size: a program fixed to batch B runs in chunks of B, the last one zero-padded."""
 
-    def __init__(self, inner: nn.Module) -> None:
+    def __init__(self, inner: nn.Module, static_batch: int | None = None) -> None:
         super().__init__()
         self.inner = inner
+        self.static_batch = static_batch
 
     def forward(self, x: Any) -> Any:
-        return self.inner(x)
+        import torch
+
+        step = self.static_batch
+        if step is None or len(x) == step:
+            return self.inner(x)
+        outs = []
+        for i in range(0, len(x), step):
+            chunk = x[i : i + step]
+            pad = step - len(chunk)
+            if pad:
+                chunk = torch.cat([chunk, chunk.new_zeros((pad, *chunk.shape[1:]))])
+            outs.append(self.inner(chunk)[: step - pad])
+        return torch.cat(outs)
 
     def train(self, mode: bool = True) -> Program:
         self.training = mode

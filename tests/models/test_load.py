@@ -44,7 +44,7 @@ def test_weights_need_a_spec_and_must_fit_it(tmp_path):
     save_weights(model, path)
     with pytest.raises(ModelFileError, match="needs a model spec"):
         load_model(path)
-    with pytest.raises(ModelFileError, match="does not match zoo:mlp"):
+    with pytest.raises(ModelFileError, match="does not match zoo arch .mlp."):
         load_model(path, ModelSpec("zoo", "mlp", (6,), 3, 5, 1))
     spec = ModelSpec("zoo", "mlp", (6,), 3, 4, 1)
     assert ModelSpec.from_dict(spec.to_dict()) == spec
