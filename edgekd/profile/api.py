@@ -32,12 +32,14 @@ def profile(
     accuracy: float | None = None,
     strict: bool = False,
     int8: bool = False,
+    input_shapes: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
     """Profile an ONNX/TFLite file (or ``zoo:NAME``) on device targets against budgets.
 
     ``budgets`` maps a target name (as given in ``targets``) to overrides of its default
     budgets; ``accuracy`` is checked against ``min_accuracy``; ``strict`` judges latency
-    and energy by the high end of the uncertainty band; ``int8`` quantizes a ``zoo:`` model.
+    and energy by the high end of the uncertainty band; ``int8`` quantizes a ``zoo:`` model;
+    ``input_shapes`` ({input name: shape}) fixes symbolic input dims for every figure.
     """
     from edgekd.models.reference_export import resolve_model
 
@@ -58,12 +60,12 @@ def profile(
         for n, t in zip(names, loaded, strict=True)
     ]
     path = resolve_model(model, int8=int8)  # inputs are all checked before any work
-    summary = analyze(path)
+    summary = analyze(path, input_shapes)
     host = None
     if measure:
         from edgekd.profile.measure import measure_host
 
-        host = measure_host(path, threads)
+        host = measure_host(path, threads, input_shapes=summary.input_shapes)
     rows = [
         _target_row(summary, t, b, runtime, runtimes, threads, accuracy, strict)
         for t, b in zip(loaded, resolved, strict=True)
@@ -84,6 +86,7 @@ def profile_with(
         threads=config.threads,
         accuracy=accuracy,
         strict=config.strict,
+        input_shapes=dict(config.input_shapes) or None,
     )
 
 
@@ -96,7 +99,11 @@ def _model_section(s: GraphSummary) -> dict[str, Any]:
         "weight_bytes": s.weight_bytes,
         "file_bytes": s.file_bytes,
         "macs": s.macs,
+        "elementwise_ops": s.elementwise_ops,
         "peak_activation_bytes": s.peak_activation_bytes,
+        "persistent_bytes": s.persistent_bytes,
+        "input_shapes": s.input_shapes,
+        "shape_notes": s.shape_notes,
         "op_types": s.op_types,
         "op_support": {rt: {"unsupported": unsupported_ops(s, rt)} for rt in RUNTIME_NAMES},
     }
