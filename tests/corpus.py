@@ -279,10 +279,11 @@ def opset11_cnn(directory: Path) -> CorpusModel:
 
 def ctc_recognizer(directory: Path) -> CorpusModel:
     """A CTC-style line recognizer: (1, 64 frames, 32 features) -> 3 Conv1d -> per-frame
-    Linear -> log_softmax over 20 symbols. One feature channel carries a large constant
-    offset (an "outlier feature", as in real recognizers and transformers), which per-tensor
-    MinMax activation ranges spread over the whole int8 range: every other channel then
-    rounds to a few levels and the decoded sequence collapses."""
+    Linear -> log_softmax over 20 symbols, with confident per-frame predictions (a scaled-up
+    classifier). One feature channel of the last conv carries a large constant offset that
+    the classifier ignores (an "outlier feature", as in real recognizers and transformers):
+    per-tensor MinMax activation ranges spread it over the whole int8 range, every other
+    channel rounds to a few levels and the per-frame decisions collapse."""
     import torch
     from torch import nn
 
@@ -305,9 +306,9 @@ def ctc_recognizer(directory: Path) -> CorpusModel:
         torch.manual_seed(0)
         net = Ctc()
         with torch.no_grad():
-            net.fc.weight.mul_(4.0)  # confident per-frame predictions, like a trained model
-            net.c3.bias[0] = 400.0  # the outlier channel ...
-            net.fc.weight[:, 0] = 0.001  # ... which the classifier barely uses
+            net.fc.weight.mul_(20.0)  # confident per-frame predictions, like a trained model
+            net.c3.bias[0] = 2000.0  # the outlier channel ...
+            net.fc.weight[:, 0] = 0.0002  # ... which the classifier ignores (same for every class)
         _export(net, (torch.randn(1, 64, 32),), path, input_names=["features"],
                 output_names=["log_probs"], opset_version=17,
                 dynamic_axes={"features": {0: "batch"}, "log_probs": {0: "batch"}})  # fmt: skip

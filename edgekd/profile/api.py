@@ -13,7 +13,7 @@ from edgekd.profile.budgets import judge, resolve_budget
 from edgekd.profile.compat import check
 from edgekd.profile.config import DEFAULT_TARGETS, TargetsConfig
 from edgekd.profile.graph import GraphSummary
-from edgekd.profile.op_support import RUNTIME_NAMES, unsupported_ops
+from edgekd.profile.op_support import RUNTIME_NAMES, host_loads, unsupported_ops
 from edgekd.profile.schema import Runtime, Target
 from edgekd.profile.simulate import simulate
 from edgekd.profile.static import analyze
@@ -61,11 +61,14 @@ def profile(
     ]
     path = resolve_model(model, int8=int8)  # inputs are all checked before any work
     summary = analyze(path, input_shapes)
+    summary.loaded_by = host_loads(path, summary)
     host = None
     if measure:
         from edgekd.profile.measure import measure_host
 
         host = measure_host(path, threads, input_shapes=summary.input_shapes)
+        if host.get("latency_ms", {}).get("p50") is not None and host.get("runtime"):
+            summary.loaded_by = sorted({*summary.loaded_by, host["runtime"]})
     rows = [
         _target_row(summary, t, b, runtime, runtimes, threads, accuracy, strict)
         for t, b in zip(loaded, resolved, strict=True)

@@ -61,6 +61,7 @@ class GraphSummary:
     elementwise_ops: int = 0  # pooling windows and element-wise outputs (not MACs)
     persistent_bytes: int = 0  # variable tensors and resource variables (kept across runs)
     shape_notes: list[str] = field(default_factory=list)
+    loaded_by: list[str] = field(default_factory=list)  # runtimes that loaded it on this host
 
     @property
     def op_types(self) -> list[str]:

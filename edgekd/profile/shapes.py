@@ -79,14 +79,7 @@ def resolve_shapes(
     ``given`` wins over the file where the file's dim is symbolic; a given dim that
     contradicts a concrete one, a wrong rank or an unknown input name is a ``UsageError``.
     """
-    given = dict(given or {})
-    names = [i.name for i in inputs]
-    unknown = [n for n in given if n not in names]
-    if unknown:
-        raise UsageError(
-            f"--input-shape: {source} has no input named {', '.join(map(repr, unknown))} "
-            f"(inputs: {'; '.join(i.signature() for i in inputs)})"
-        )
+    given = check_names(inputs, given, source)
     shapes: dict[str, list[int]] = {}
     notes: list[str] = []
     for spec in inputs:
@@ -104,6 +97,24 @@ def resolve_shapes(
                 raise UsageError(_missing_message(spec, k, source))
         shapes[spec.name] = shape
     return shapes, notes
+
+
+def check_names(
+    inputs: list[InputSpec], given: Mapping[str, list[int]] | None, source: str
+) -> dict[str, list[int]]:
+    """``given`` after checking that every name is an input and every shape fits it."""
+    given = dict(given or {})
+    names = [i.name for i in inputs]
+    unknown = [n for n in given if n not in names]
+    if unknown:
+        raise UsageError(
+            f"--input-shape: {source} has no input named {', '.join(map(repr, unknown))} "
+            f"(inputs: {'; '.join(i.signature() for i in inputs)})"
+        )
+    for spec in inputs:
+        if spec.name in given:
+            _check_against(spec, given[spec.name], source)
+    return given
 
 
 def _dim_name(d: Dim) -> str:

@@ -150,3 +150,37 @@ def test_host_measurement_runs_at_the_given_shape(corpus) -> None:
     )
     assert host["input_shapes"] == {"images": [1, 3, 64, 96]}
     assert host["latency_ms"]["p50"] is not None
+
+
+def test_tflite_variable_tensors_count_in_mcu_ram(corpus) -> None:
+    m = corpus("tflite_variable")
+    s = analyze(m.path)
+    assert s.persistent_bytes == m.expected["persistent_bytes"]
+    assert s.peak_activation_bytes >= s.persistent_bytes + 256 * 4  # state + a live tensor
+    from edgekd.profile.api import profile
+
+    rep = profile(m.path, targets=["nucleo-l4r5zi"], measure=False)
+    assert rep["model"]["persistent_bytes"] == m.expected["persistent_bytes"]
+    assert rep["targets"][0]["predicted"]["peak_ram_bytes"] >= s.peak_activation_bytes
+
+
+def test_custom_op_that_litert_runs_is_not_unsupported_on_litert(corpus) -> None:
+    from edgekd.profile.api import profile
+
+    ok = profile(corpus("tflite_custom").path, targets=["pixel-4", "nucleo-l4r5zi"], measure=False)
+    support = ok["model"]["op_support"]
+    assert support["litert"]["unsupported"] == []  # XNNPACK (the default delegate) runs it
+    assert support["tflm"]["unsupported"] == ["CUSTOM:Convolution2DTransposeBias"]
+    assert [t["verdict"] for t in ok["targets"]] == ["pass", "unsupported"]
+    bad = profile(corpus("tflite_unknown_custom").path, targets=["pixel-4"], measure=False)
+    assert bad["model"]["op_support"]["litert"]["unsupported"] == ["CUSTOM:NoSuchOp"]
+    assert bad["targets"][0]["verdict"] == "unsupported"
+
+
+def test_tflite_input_shapes_and_fp16_weights(corpus) -> None:
+    m = corpus("tflite_mlp_fp16")
+    s = analyze(m.path, {"x": [1, 16]})
+    assert s.input_shapes == {"x": [1, 16]} and s.precision == "fp16"
+    assert s.params == m.expected["params"] and s.macs == m.expected["macs"]
+    with pytest.raises(UsageError, match="dim 1 is fixed to 16"):
+        analyze(m.path, {"x": [1, 17]})
