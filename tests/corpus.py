@@ -105,7 +105,7 @@ def detector(directory: Path) -> CorpusModel:
         "detector", path, "symbolic input dims (N, H, W)",
         input_shapes={"images": [1, 3, size, size]},
         feeds={"images": rng.standard_normal((1, 3, size, size)).astype(np.float32)},
-        calib={"images": rng.standard_normal((16, 3, 96, 96)).astype(np.float32)},
+        calib={"images": rng.standard_normal((160, 3, 64, 64)).astype(np.float32)},
         expected={"macs": macs, "params": params, "symbolic": ("images", "H")},
     )  # fmt: skip
 
@@ -144,7 +144,7 @@ def constant_weights(directory: Path) -> CorpusModel:
     params = 8 * 9 + 8 + 16 * 72 + 16 + 256 * 10 + 10
     macs = _conv_macs(8, 1, 3, 8, 8) + _conv_macs(16, 8, 3, 4, 4) + 256 * 10
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((96, 1, 8, 8)).astype(np.float32)
+    x = rng.standard_normal((160, 1, 8, 8)).astype(np.float32)
     return CorpusModel(
         "constant_weights", path, "weights in Constant nodes",
         feeds={"x": x[:1]}, calib={"x": x},
@@ -197,10 +197,11 @@ def if_branches(directory: Path) -> CorpusModel:
         model.ir_version = 8
         onnx.checker.check_model(model)
         onnx.save(model, str(path))
-    x = rng.standard_normal((1, 16)).astype(np.float32)
+    x = rng.standard_normal((160, 16)).astype(np.float32)
     return CorpusModel(
         "if_branches", path, "If subgraphs with a bool condition",
-        feeds={"x": x, "cond": np.array(True)},
+        feeds={"x": x[:1], "cond": np.array(True)},
+        calib={"x": x, "cond": np.ones(160, bool)},
         expected={
             "params": 16 * 32 + 32 * 64 + 64 * 10 + 32 * 10,
             "macs": 16 * 32 + 32 * 64 + 64 * 10,  # the larger (then) branch
@@ -235,7 +236,7 @@ def lstm(directory: Path) -> CorpusModel:
                 dynamic_axes={"mfcc": {0: "batch"}, "logits": {0: "batch"}})  # fmt: skip
     t, i, h = 49, 40, 64
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((64, t, i)).astype(np.float32)
+    x = rng.standard_normal((160, t, i)).astype(np.float32)
     return CorpusModel(
         "lstm", path, "LSTM MACs",
         feeds={"mfcc": x[:1]}, calib={"mfcc": x},
@@ -387,7 +388,7 @@ def fixed_batch(directory: Path) -> CorpusModel:
         _export(net, (torch.randn(1, 1, 8, 8),), path, input_names=["x"],
                 output_names=["logits"], opset_version=17)  # fmt: skip
     rng = np.random.default_rng(7)
-    x = rng.standard_normal((100, 1, 8, 8)).astype(np.float32)
+    x = rng.standard_normal((160, 1, 8, 8)).astype(np.float32)
     return CorpusModel(
         "fixed_batch", path, "fixed batch of 1",
         feeds={"x": x[:1]}, calib={"x": x},

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgekd.data.loaders import DataSplits
-from edgekd.errors import DataError, UsageError
+from edgekd.errors import DataError, StageError, UsageError
 from edgekd.profile.shapes import InputSpec, check_given, check_names
 from edgekd.quantize.config import QuantizeConfig
 from edgekd.quantize.guard import Bar, Judge, OnnxBackend, accuracy, float_reference, guard
@@ -237,9 +237,21 @@ def _quantize_onnx(
     report = guard(backend, base, dst, judge, cfg.allow_degraded)
     shapes = {k: list(v.shape) for k, v in next(one.feeds()).items()}
     nodes = classify_nodes(dst, shapes)
+    fp16 = report["chosen"]["method"] == "fp16"
+    if not fp16 and nodes["int8_nodes"] == 0:
+        msg = (
+            f"no compute node of {src} stays int8 within the bar: the only attempt that meets "
+            f"it keeps every one in float (kept at {dst}, {len(report['attempts'])} attempts); "
+            "int8 gains nothing on this model"
+        )
+        if not cfg.allow_degraded:
+            err = StageError(msg)
+            err.report = report  # type: ignore[attr-defined]
+            raise err
+        report["warnings"] = [*report["warnings"], msg]
     report.update(
         format="onnx",
-        precision="fp16" if report["chosen"]["method"] == "fp16" else "int8",
+        precision="fp16" if fp16 else ("int8" if nodes["int8_nodes"] else "fp32"),
         held_out={"rows": len(prep["held"]), "from": prep["how"]},
         calibration_rows=len(cal) if cal is not None else 0,
         int8_nodes=nodes["int8_nodes"],

@@ -181,19 +181,41 @@ def fp16_to_fp32(buf: bytes) -> bytes | None:
         sg.operators = keep
     if not changed:
         return None
-    used = {
-        int(i)
-        for sg in model.subgraphs
-        for op in sg.operators
-        for i in (op.inputs if op.inputs is not None else [])
-    }
-    for sg in model.subgraphs:  # the float16 copies are not read any more: drop their bytes
-        for k, t in enumerate(sg.tensors):
-            if t.buffer in dropped and k not in used:
-                model.buffers[t.buffer].data = None
+    for k, sg in enumerate(model.subgraphs):  # drop the float16 copies nothing reads now
+        _compact(model, k, sg, dropped)
     builder = flatbuffers.Builder(len(buf) * 2 + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def _compact(model: Any, k: int, sg: Any, dropped: set[int]) -> None:
+    """Remove the tensors of subgraph ``sg`` that no op, input, output or signature uses, and
+    empty the buffers in ``dropped`` that were theirs; every tensor index is renumbered."""
+
+    def ints(xs: Any) -> list[int]:
+        return [int(i) for i in xs] if xs is not None else []
+
+    used = set(ints(sg.inputs)) | set(ints(sg.outputs))
+    for op in sg.operators:
+        used |= {i for i in ints(op.inputs) if i >= 0} | set(ints(op.outputs))
+    for sig in model.signatureDefs or []:
+        if sig.subgraphIndex == k:
+            used |= {m.tensorIndex for m in [*(sig.inputs or []), *(sig.outputs or [])]}
+    keep = [i for i in range(len(sg.tensors)) if i in used]
+    new = {old: n for n, old in enumerate(keep)}
+    for i, t in enumerate(sg.tensors):
+        if i not in used and t.buffer in dropped:
+            model.buffers[t.buffer].data = None
+    sg.tensors = [sg.tensors[i] for i in keep]
+    sg.inputs = [new[i] for i in ints(sg.inputs)]
+    sg.outputs = [new[i] for i in ints(sg.outputs)]
+    for op in sg.operators:
+        op.inputs = [new[i] if i >= 0 else i for i in ints(op.inputs)]
+        op.outputs = [new[i] for i in ints(op.outputs)]
+    for sig in model.signatureDefs or []:
+        if sig.subgraphIndex == k:
+            for m in [*(sig.inputs or []), *(sig.outputs or [])]:
+                m.tensorIndex = new[m.tensorIndex]
 
 
 @dataclass

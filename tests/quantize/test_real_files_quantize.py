@@ -114,7 +114,7 @@ def test_fixed_batch_one_is_fed_row_by_row(corpus, tmp_path) -> None:
     m = corpus("fixed_batch")
     code, text, report = quant(m, tmp_path, "--calib-samples", "64")
     assert code == 0, text
-    assert report["calibration_rows"] == 64 and report["held_out"]["rows"] == 36
+    assert report["calibration_rows"] == 64 and report["held_out"]["rows"] == 96
 
 
 def test_int64_inputs_static_and_fp16(corpus, tmp_path) -> None:
