@@ -8,7 +8,8 @@ recognizer with an outlier feature, a stateful 3-input model, a fixed-batch-1 CN
 embedding model with int64 inputs, float TFLite files) and reports per model:
 
 - params and MACs from edgekd's static analysis at the shapes used, next to an independent
-  MAC count from the shapes onnxruntime actually executes (``profile.crosscheck``);
+  MAC count from the shapes onnxruntime actually executes, or LiteRT allocates
+  (``profile.crosscheck``);
 - edgekd's quantization (``edgekd.quantize``, default settings, the label-free guard) next
   to what a user would otherwise run: onnxruntime's ``quantize_static`` with its defaults
   (QDQ, int8 activations and weights, MinMax, per-tensor) on the same calibration rows, and
@@ -44,7 +45,7 @@ from _common import parse_args, print_table, write_json  # noqa: E402
 
 import edgekd  # noqa: E402
 from edgekd.errors import EdgekdError  # noqa: E402
-from edgekd.profile.crosscheck import executed_macs  # noqa: E402
+from edgekd.profile.crosscheck import executed_macs, tflite_executed_macs  # noqa: E402
 from edgekd.profile.static import analyze  # noqa: E402
 from edgekd.quantize.config import QuantizeConfig  # noqa: E402
 from edgekd.quantize.quality import compare, logit_outputs, run_onnx  # noqa: E402
@@ -177,7 +178,8 @@ def tflite_case(name: str, work: Path, repeats: int) -> dict[str, Any]:
     m = build(name, work / "corpus")
     row: dict[str, Any] = {"model": name, "defect": m.defect}
     s = analyze(m.path)
-    row.update(params=s.params, macs=s.macs, shapes=s.input_shapes, macs_executed=None)
+    row.update(params=s.params, macs=s.macs, shapes=s.input_shapes)
+    row["macs_executed"] = tflite_executed_macs(m.path)["macs"]
     float_model = TfliteModel(m.path)
     samples = as_samples(m.calib, float_model.specs(), "calib")
     cal, held, _ = split_rows(samples, 128, None)

@@ -146,3 +146,34 @@ def executed_macs(path: str | Path, feeds: dict[str, np.ndarray]) -> dict[str, A
         by_op[op] = by_op.get(op, 0) + macs
         count += 1
     return {"macs": int(sum(by_op.values())), "by_op": by_op, "nodes": count}
+
+
+def tflite_executed_macs(path: str | Path) -> dict[str, Any]:
+    """MACs of a .tflite file from the tensor shapes LiteRT allocates (no delegate, so every
+    op stays an op): fully connected and batch matmul ``out x K``, conv ``out x kh x kw x
+    Cin/g``, depthwise ``out x kh x kw``, transposed conv ``in x kh x kw x Cout``."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interp = Interpreter(
+        model_path=str(path),
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    interp.allocate_tensors()
+    shape = {d["index"]: [int(x) for x in d["shape"]] for d in interp.get_tensor_details()}
+    by_op: dict[str, int] = {}
+    for op in interp._get_ops_details():  # the interpreter's own node list (private API)
+        name, ins, outs = op["op_name"], [int(i) for i in op["inputs"]], list(op["outputs"])
+        out_n = _prod(shape.get(int(outs[0]), [])) if len(outs) else 0
+        w = shape.get(ins[1], []) if len(ins) > 1 else []
+        if name in ("FULLY_CONNECTED", "BATCH_MATMUL"):
+            macs = out_n * shape[ins[0]][-1]
+        elif name == "CONV_2D":
+            macs = out_n * _prod(w[1:])
+        elif name == "DEPTHWISE_CONV_2D":
+            macs = out_n * _prod(w[1:3])
+        elif name == "TRANSPOSE_CONV" and len(ins) > 2:
+            macs = _prod(shape[ins[2]]) * _prod(w[:3])
+        else:
+            macs = 0
+        by_op[name] = by_op.get(name, 0) + macs
+    return {"macs": int(sum(by_op.values())), "by_op": by_op}

@@ -184,3 +184,13 @@ def test_tflite_input_shapes_and_fp16_weights(corpus) -> None:
     assert s.params == m.expected["params"] and s.macs == m.expected["macs"]
     with pytest.raises(UsageError, match="dim 1 is fixed to 16"):
         analyze(m.path, {"x": [1, 17]})
+
+
+@pytest.mark.parametrize("name", ["tflite_mlp", "tflite_mlp_fp16", "tiny_tflite"])
+def test_tflite_count_matches_what_litert_allocates(corpus, request, name: str) -> None:
+    from edgekd.profile.crosscheck import tflite_executed_macs
+
+    path = request.getfixturevalue(name) if name == "tiny_tflite" else corpus(name).path
+    s = analyze(path)
+    executed = tflite_executed_macs(path)["macs"]
+    assert executed > 0 and abs(s.macs - executed) <= 0.05 * executed, (s.macs, executed)
