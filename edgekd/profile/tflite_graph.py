@@ -66,6 +66,7 @@ def analyze_tflite(path: Path, input_shapes: dict[str, list[int]] | None = None)
         _ = [op.inputs for op in sg.operators]
     except Exception as exc:
         raise ModelFileError(f"{path}: not a readable TFLite flatbuffer ({exc})") from None
+    _check_structure(model, sg, tensors, path)
     names = builtin_op_names()
     op_names = [op_code_name(code, names) for code in model.operatorCodes]
     specs = [_input_spec(tensors[i]) for i in sg.inputs]
@@ -84,7 +85,7 @@ def _input_spec(t: Any) -> InputSpec:
     sig = [int(d) for d in sig] if sig is not None and len(sig) == len(shape) else shape
     dtype = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16",
              9: "int8"}.get(int(t.type), "float32")  # fmt: skip
-    name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
+    name = _name(t) if isinstance(t.name, bytes) else str(t.name or "")
     return InputSpec(name, tuple(d if d > 0 else None for d in sig), dtype)
 
 
@@ -109,7 +110,30 @@ def _propagated_shapes(
     return shapes
 
 
-def _buffer_bytes(model: Any, t: Any, file_len: int) -> int:
+def _check_structure(model: Any, sg: Any, tensors: list[Any], path: Path) -> None:
+    """Every index the graph uses points inside its table and every shape is non-negative,
+    as LiteRT's verifier requires; a flatbuffer that parses but breaks this is corrupt."""
+    n, codes = len(tensors), len(model.operatorCodes if model.operatorCodes is not None else [])
+
+    def bad(what: str) -> ModelFileError:
+        return ModelFileError(f"{path}: not a valid TFLite model (corrupt?): {what}")
+
+    for k, op in enumerate(sg.operators if sg.operators is not None else []):
+        if not 0 <= op.opcodeIndex < codes:
+            raise bad(f"operator {k} uses operator code {op.opcodeIndex} of {codes}")
+        ins, outs = _indices(op.inputs), _indices(op.outputs)
+        for i in ins + outs:  # -1 marks an omitted optional input
+            if not -1 <= int(i) < n or (i == -1 and i in outs):
+                raise bad(f"operator {k} refers to tensor {i}, but the subgraph has {n}")
+    for i in _indices(sg.inputs) + _indices(sg.outputs):
+        if not 0 <= int(i) < n:
+            raise bad(f"a subgraph input/output refers to tensor {i}, but there are {n}")
+    for t in tensors:
+        if t.shape is not None and any(int(d) < 0 for d in t.shape):
+            raise bad(f"tensor {t.name!r} has a negative dimension {list(t.shape)}")
+
+
+def _buffer_bytes(model: Any, t: Any, file_len: int, path: Path) -> int:
     b = model.buffers[t.buffer] if 0 <= t.buffer < len(model.buffers) else None
     if b is None:
         return 0
@@ -117,7 +141,9 @@ def _buffer_bytes(model: Any, t: Any, file_len: int) -> int:
         return len(b.data)
     if b.offset and b.offset > 1:
         if b.offset + b.size > file_len:
-            raise ModelFileError("TFLite buffer points past the end of the file (truncated)")
+            raise ModelFileError(
+                f"{path}: a TFLite buffer points past the end of the file (truncated?)"
+            )
         return int(b.size)
     return 0
 
@@ -129,7 +155,7 @@ def _summarise(model, sg, tensors, op_names, path: Path, file_len: int, shapes) 
     const: dict[int, int] = {}
     const_kind: dict[int, str | None] = {}
     for i, t in enumerate(tensors):
-        nbytes = _buffer_bytes(model, t, file_len)
+        nbytes = _buffer_bytes(model, t, file_len, path)
         if nbytes:
             const[i], const_kind[i] = nbytes, kinds[i]
     persistent = _persistent(sg, op_names, tensors, numel, items)
@@ -150,10 +176,10 @@ def _summarise(model, sg, tensors, op_names, path: Path, file_len: int, shapes) 
             continue
         fused = name in VIEW_OPS
         acts = [i for i in ins if i not in const]
-        if fused and acts:
+        if fused and acts and outs:
             aliases.union(str(acts[0]), str(outs[0]))
         info = _op_info(k, name, op, ins, outs, shapes, numel, const, const_kind, kinds, fused)
-        info.name = tensors[outs[0]].name.decode() if outs and tensors[outs[0]].name else info.name
+        info.name = (_name(tensors[outs[0]]) if outs else "") or info.name
         ops.append(info)
         pairs.append((info, acts + outs))
         for o in outs:
@@ -180,7 +206,7 @@ def _summarise(model, sg, tensors, op_names, path: Path, file_len: int, shapes) 
         macs=macs,
         peak_activation_bytes=peak_live_bytes(rsteps, sizes, g_in, g_out) + persistent["bytes"],
         ops=ops,
-        input_shapes={tensors[i].name.decode(): shapes[i] for i in sg.inputs},
+        input_shapes={_name(tensors[i]): shapes[i] for i in sg.inputs},
         elementwise_ops=elementwise,
         persistent_bytes=persistent["bytes"],
     )
@@ -192,12 +218,22 @@ def _persistent(sg, op_names, tensors, numel, items) -> dict[str, Any]:  # noqa:
     var = {i for i, t in enumerate(tensors) if t.isVariable}
     total = sum(numel[i] * items[i][0] for i in var)
     per_resource: dict[int, int] = {}
-    for op in sg.operators:
+    for op in sg.operators if sg.operators is not None else []:
         if op_names[op.opcodeIndex] == "ASSIGN_VARIABLE" and op.inputs is not None:
             handle, value = int(op.inputs[0]), int(op.inputs[1])
             nbytes = numel[value] * items[value][0]
             per_resource[handle] = max(per_resource.get(handle, 0), nbytes)
     return {"tensors": var, "bytes": int(total + sum(per_resource.values()))}
+
+
+def _indices(v: Any) -> list[int]:
+    """A flatbuffer index vector (numpy array, list or None) as a list of ints."""
+    return [] if v is None else [int(i) for i in v]
+
+
+def _name(tensor: Any) -> str:
+    """A tensor's name (bytes in the flatbuffer; undecodable bytes replaced, not fatal)."""
+    return tensor.name.decode("utf-8", errors="replace") if tensor.name else ""
 
 
 def _params(sg, op_names, const, tensors, numel) -> tuple[int, int]:  # noqa: ANN001
