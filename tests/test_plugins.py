@@ -93,3 +93,31 @@ def test_recipe_rejects_unknown_evaluate_split():
 
     with pytest.raises(ValidationError):
         EvaluateConfig(splits=["train"])
+
+
+def test_runtime_names_come_from_runtimes_yaml_and_each_names_a_known_op_set():
+    from edgekd.profile.op_support import OP_SETS
+    from edgekd.profile.schema import TargetRuntimes
+    from edgekd.profile.targets import list_targets, load_runtimes, runtime_names
+
+    runtimes = load_runtimes()
+    assert tuple(runtimes) == runtime_names()
+    assert {rt.ops for rt in runtimes.values()} <= set(OP_SETS)
+    for target in list_targets():
+        assert set(target.runtimes.supported) <= set(runtimes), target.id
+    with pytest.raises(ValidationError, match="unknown runtime 'tvm'; runtimes.yaml has litert"):
+        TargetRuntimes(default="tvm", supported=["tvm"])
+
+
+def test_a_runtime_is_one_yaml_entry_when_it_runs_a_known_op_set(tmp_path):
+    """A new runtime running TFLite Micro's kernels needs no code: its entry names the op set."""
+    import yaml
+
+    from edgekd.profile.op_support import OP_SETS
+    from edgekd.profile.targets import load_runtimes, targets_dir
+
+    data = yaml.safe_load((targets_dir() / "runtimes.yaml").read_text())
+    data["tflm-esp-nn"] = {**data["tflm-cmsis-nn"], "description": "TFLM with ESP-NN kernels"}
+    (tmp_path / "runtimes.yaml").write_text(yaml.safe_dump(data))
+    new = load_runtimes(tmp_path / "runtimes.yaml")["tflm-esp-nn"]
+    assert OP_SETS[new.ops]("CONV_2D", "tflite") and not OP_SETS[new.ops]("TopK", "onnx")

@@ -41,7 +41,9 @@ def profile_cmd(
     target: list[str] = typer.Option(
         [], "--target", "-t", help="Target id or target YAML path (repeatable)"
     ),
-    runtime: str | None = typer.Option(None, help="litert|onnxruntime|tflm|tflm-cmsis-nn"),
+    runtime: str | None = typer.Option(
+        None, help="A runtime of targets/runtimes.yaml (default: each target's own)"
+    ),
     budget: list[str] = typer.Option([], help="Override a budget: NAME.KEY=VALUE (repeatable)"),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report"),
     no_measure: bool = typer.Option(False, "--no-measure", help="Skip host measurement"),
