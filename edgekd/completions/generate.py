@@ -221,6 +221,8 @@ def _run(
 ) -> None:
     items = sorted(pending.items(), key=lambda kv: _length(kv[1]))  # similar lengths batch well
     chunks = [items[i : i + teacher.batch_size] for i in range(0, len(items), teacher.batch_size)]
+    if items:
+        teacher.load()  # loading weights is not generation time
     task = reporter.task("generating", len(items))
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, teacher.concurrency)) as pool:
