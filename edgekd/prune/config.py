@@ -37,6 +37,12 @@ class PruneConfig(Section):
     steps: int = Field(4, ge=1, description="pruning steps on the polynomial schedule")
     initial_sparsity: float = Field(0.0, description="s_i of the Zhu & Gupta schedule")
     fine_tune: TrainConfig = TrainConfig(epochs=8, lr=1e-3)
+    max_accuracy_drop: float = Field(
+        1.0,
+        ge=0,
+        description="points of val accuracy pruning may cost; a larger loss is warned about "
+        "(in the output and the report), as the quantize guard's max_accuracy_drop",
+    )
 
     @field_validator("sparsity", "initial_sparsity")
     @classmethod
