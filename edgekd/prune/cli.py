@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 
 # PruneConfig fields whose command-line option has another name
-OPTION_OF = {"max_accuracy_drop": "max-drop", "fine_tune.epochs": "epochs"}
+OPTION_OF = {"max_accuracy_drop": "max-drop", "fine_tune.epochs": "epochs", "fine_tune.lr": "lr"}
 
 
 def load_zoo_model(path: Path, arch: str, width: int, depth: int, data: Any) -> Any:
@@ -104,7 +104,8 @@ def prune_command(
     scope: Annotated[str, typer.Option(help="global | layer")] = "global",
     importance: Annotated[str, typer.Option(help="l1 | l2 | taylor")] = "l1",
     steps: Annotated[int, typer.Option(help="Pruning steps.")] = 4,
-    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs in total.")] = 8,
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs in total.")] = 40,
+    lr: Annotated[float, typer.Option(help="Fine-tuning learning rate (Adam).")] = 5e-3,
     max_drop: Annotated[
         float, typer.Option("--max-drop", help="Val accuracy points pruning may cost (warns).")
     ] = 1.0,
@@ -131,7 +132,7 @@ def prune_command(
             scope=scope,  # type: ignore[arg-type]
             importance=importance,  # type: ignore[arg-type]
             steps=steps,
-            fine_tune=TrainConfig(epochs=epochs, lr=1e-3),
+            fine_tune=TrainConfig(epochs=epochs, lr=lr),
             max_accuracy_drop=max_drop,
         )
     except ValidationError as exc:
@@ -175,9 +176,10 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         )
     else:
         lines.append(f"sparsity {100 * a['sparsity']:.1f}% of Conv/Linear weights are zero")
+    change = 0.0 - result["accuracy_drop_pp"]  # 0.0 - x: never prints "-0.00"
     lines.append(
         f"val accuracy {100 * b['val_accuracy']:.2f}% -> {100 * a['val_accuracy']:.2f}% "
-        f"({-result['accuracy_drop_pp']:+.2f} points; max drop {result['max_accuracy_drop']:g})"
+        f"({change:+.2f} points; max drop {result['max_accuracy_drop']:g})"
     )
     return lines
 
