@@ -31,6 +31,7 @@ h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 20px; border-bottom: 1px solid #d0d7de; padding-bottom: 4px; margin-top: 36px; }
 .meta { color: #59636e; margin: 0 0 8px; }
 .error { background: #ffebe9; border: 1px solid #ff8182; padding: 8px 12px; border-radius: 6px; }
+.warning { background: #fff8c5; border: 1px solid #d4a72c; padding: 8px 12px; border-radius: 6px; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: 8px 0 12px; font-size: 14px; }
 th, td { border: 1px solid #d0d7de; padding: 5px 10px; text-align: left; white-space: nowrap;
@@ -126,6 +127,11 @@ def render_html(r: dict[str, Any], plots: dict[str, str]) -> str:
         f'<p class="error"><strong>Stage <code>{escape(stage)}</code> failed:</strong> '
         f"{escape(str(err))}</p>"
         for stage, err in (r.get("errors") or {}).items()
+    )
+    errors += "".join(
+        f'<p class="warning"><strong>Warning</strong> (<code>{escape(w["stage"])}</code>, '
+        f"<code>{escape(str(w['artifact']))}</code>): {escape(w['message'])}</p>"
+        for w in r.get("warnings") or []
     )
     body = "\n".join(section(s, plots, missing) for s in sections(r))
     title = escape(f"edgekd report: {r.get('name')}")

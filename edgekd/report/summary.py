@@ -111,6 +111,8 @@ def print_summary(
         print_table(con, "Device verdicts (simulated)", VERDICT_COLS, rows)
     for line in timing_lines(report, con.width):
         con.print(line, highlight=False, soft_wrap=True)
+    for w in report.get("warnings") or []:
+        con.print(f"[yellow]warning ({w['stage']}, {w['artifact']}): {w['message']}[/]")
     # plain lines (never wrapped) so scripts can read them
     print(f"run directory: {run_dir}")
     for path in written(run_dir):
