@@ -52,9 +52,13 @@ def profile_cmd(
     threads: int | None = typer.Option(None, min=1, help="Threads (host and targets)"),
     strict: bool = typer.Option(False, help="Judge latency/energy by the band's high end"),
     accuracy: float | None = typer.Option(None, help="Accuracy to check against min_accuracy"),
+    input_shape: list[str] = typer.Option(
+        [], "--input-shape", help="Size of an input's symbolic dims: NAME=1,3,640,640 (repeatable)"
+    ),
 ) -> None:
     """Profile a model: static analysis, host measurement and simulated device targets."""
     from edgekd.profile.api import profile
+    from edgekd.profile.shapes import parse_input_shapes
 
     report = profile(
         model,
@@ -66,6 +70,7 @@ def profile_cmd(
         accuracy=accuracy,
         strict=strict,
         int8=int8,
+        input_shapes=parse_input_shapes(input_shape),
     )
     if as_json:
         typer.echo(json.dumps(report, indent=2))
@@ -137,6 +142,9 @@ def print_report(report: dict[str, Any], con: Any = None) -> None:
         f"peak activations {fmt.nbytes_exact(m['peak_activation_bytes'])}",
     ]
     lines = wrap_items("", facts, con.width)  # wrapped between facts, never inside one
+    from edgekd.profile.shapes import format_shapes
+
+    lines.append(f"input shapes: {format_shapes(m.get('input_shapes') or {})}")
     host = report["host"]
     if host and host["latency_ms"]["p50"] is not None:
         lat = host["latency_ms"]
@@ -147,7 +155,9 @@ def print_report(report: dict[str, Any], con: Any = None) -> None:
     elif host:
         lines.append(f"host measurement failed: {host.get('error')}")
     for line in lines:
-        con.print(line.rstrip(), highlight=False, soft_wrap=True)
+        con.print(line.rstrip(), highlight=False, soft_wrap=True, markup=False)
+    for note in m.get("shape_notes") or []:
+        con.print(f"note: {note}", highlight=False, markup=False)  # word-wrapped
     rows, reasons = [], []
     for t in report["targets"]:
         rows.append(_target_row(t))
