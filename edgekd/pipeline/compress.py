@@ -44,6 +44,7 @@ def compress(
     from edgekd.pipeline.plan import plan
     from edgekd.recipe.load import load_recipe
     from edgekd.report.build import write_reports
+    from edgekd.train.threads import torch_threads
 
     recipe = recipe or load_recipe(None)
     reporter = reporter or NullReporter()
@@ -72,7 +73,10 @@ def compress(
     )
     env = Services(reporter, cache, functools.cache(lambda: load_data(recipe.data)))
     run.manifest["status"] = "running"
-    skipped = run_passes(passes, recipe, run, env, on_pass=lambda n: current.update({"pass": n}))
+    with torch_threads(recipe.threads):
+        skipped = run_passes(
+            passes, recipe, run, env, on_pass=lambda n: current.update({"pass": n})
+        )
     attempts[-1]["skipped"] = skipped
     run.manifest["status"] = "complete"
     report = write_reports(run)

@@ -36,6 +36,8 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
         )
     finally:
         task.close()
+    if "warning" in report:
+        env.reporter.log(f"[yellow]warning: {report['warning']}[/]")
     path = run_dir / "student-pruned.pt2"
     save_exported(model, data.val.x[:2], path)
     spec = replace(ModelSpec.from_dict(parent.extra["model"]), resized=True)
