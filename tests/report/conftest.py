@@ -87,9 +87,14 @@ def add_int8_child(manifest: dict[str, Any]) -> dict[str, Any]:
     return m
 
 
+def profiles_in(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every profile of a run's manifest (each kept in its artifact's ``extra``)."""
+    return [a["extra"]["profile"] for a in manifest["artifacts"] if "profile" in a["extra"]]
+
+
 def first_profile(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The profile of the first profiled artifact (kept in its ``extra``)."""
-    return next(a for a in manifest["artifacts"] if "profile" in a["extra"])["extra"]["profile"]
+    """The profile of the first profiled artifact."""
+    return profiles_in(manifest)[0]
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +106,7 @@ def with_many_targets(manifest: dict[str, Any], copies: int = 3) -> dict[str, An
     """The manifest with every target profiled ``copies`` times under new names (long ones,
     as users name their own boards), to check that plots and tables scale with the count."""
     m = copy.deepcopy(manifest)
-    for p in m["profiles"]:
+    for p in profiles_in(m):
         extra = []
         for k in range(1, copies):
             for t in p["targets"]:
@@ -132,7 +137,7 @@ def long_op_names(manifest: dict[str, Any]) -> dict[str, Any]:
     """Every profiled op renamed the way litert-torch names TFLite ops: the longest names a
     report meets (the top-ops plot must still be legible)."""
     m = copy.deepcopy(manifest)
-    for p in m["profiles"]:
+    for p in profiles_in(m):
         for t in p["targets"]:
             for i, op in enumerate(t.get("top_ops") or []):
                 op["name"], op["op_type"] = TFLITE_OP_NAMES[i % len(TFLITE_OP_NAMES)]
