@@ -81,3 +81,12 @@ def tiny_images(n: int = 48, classes: int = 3, seed: int = 0) -> Any:
     x[np.arange(n), y] += 1.0
     split = Split(x, y.astype(np.int64))
     return DataSplits(split, split, split, split, classes, (3, 16, 16), {}, f"blobs{seed}", "blobs")
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory):
+    """``corpus(name)``: a model file of ``tests/corpus.py``, built once per session."""
+    from tests.corpus import build
+
+    directory = tmp_path_factory.mktemp("corpus")
+    return lambda name: build(name, directory)
