@@ -85,12 +85,9 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
     """File paths in the recipe are relative to the recipe file: ``data.path``, a teacher's
     ``path``, a model's ``weights``, and the DIR / FILE of ``hf:DIR`` and ``module:FILE:FUNC``."""
-    sections = [
-        raw.get("data"),
-        raw.get("teacher"),
-        raw.get("student"),
-        *(raw.get("teachers") if isinstance(raw.get("teachers"), list) else []),
-    ]  # a non-list `teachers` fails validation
+    teachers = raw.get("teachers")
+    sections = [raw.get("data"), raw.get("teacher"), raw.get("student")]
+    sections += teachers if isinstance(teachers, list) else []  # a non-list fails validation
     for sec in sections:
         if not isinstance(sec, dict):
             continue
