@@ -78,8 +78,8 @@ def test_data_sources_come_from_their_dict():
 
 def test_model_sources_build_what_a_spec_names():
     from edgekd.errors import ModelFileError
-    from edgekd.models.load import ModelSpec, build
     from edgekd.models.sources import MODEL_SOURCES
+    from edgekd.models.spec import ModelSpec, build
 
     assert "zoo" in MODEL_SOURCES
     model = build(ModelSpec("zoo", "mlp", (6,), 3, 4, 1))

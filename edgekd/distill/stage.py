@@ -11,19 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgekd.artifact import Artifact
+from edgekd.artifact import Artifact, Role
 from edgekd.passes import Services, pick
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from edgekd.models.config import StudentConfig
+    from edgekd.models.spec import ModelSpec
     from edgekd.recipe.schema import Recipe
     from edgekd.train.loop import History
 
 
 def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> list[Artifact]:
     from edgekd.distill.api import distill
+    from edgekd.models.spec import ModelSpec
     from edgekd.teacher import stage as teacher_stage
     from edgekd.teacher.train import teacher_from_config
 
@@ -47,27 +48,25 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
     out = []
     if result.assistant is not None:
         a = cfg.distill.assistant
+        spec = ModelSpec("zoo", a.arch, data.input_shape, data.num_classes, a.width, a.depth)
         out.append(
-            save_student(
+            save_model(
                 result.assistant,
+                spec,
                 run_dir,
                 "assistant",
                 env,
-                a.arch,
-                a.width,
-                a.depth,
                 role="teacher",
                 stage="assistant",
                 parent="teacher",
                 extra=result.assistant_info,
             )  # fmt: skip
         )
-    info: dict[str, Any] = {"method": cfg.distill.method}
+    info: dict[str, Any] = {"method": cfg.distill.method, "init": result.init}
     if result.info:
         info[cfg.distill.method] = result.info
-    s = cfg.student
-    student = save_student(
-        result.model, run_dir, "student", env, s.arch, s.width, s.depth,
+    student = save_model(
+        result.model, result.spec, run_dir, "student", env,
         role="student", stage="distill", parent=result.parent, history=result.history, extra=info,
     )  # fmt: skip
     return [*out, student]
@@ -77,24 +76,31 @@ def run_baseline(
     inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services
 ) -> list[Artifact]:
     from edgekd.distill.api import train_baseline
+    from edgekd.teacher import stage as teacher_stage
 
-    s: StudentConfig = cfg.student
-    model, hist = train_baseline(
-        env.data, s, cfg.distill, reporter=env.reporter, checkpoint=_checkpoint(run_dir, "baseline")
+    teacher = None
+    if cfg.student.init_from_teacher is not None:  # the same start as the distilled student
+        teacher = teacher_stage.load(pick(inputs, "teacher"), cfg, run_dir, env)
+    model, hist, spec, init = train_baseline(
+        env.data,
+        cfg.student,
+        cfg.distill,
+        teacher=teacher,
+        reporter=env.reporter,
+        checkpoint=_checkpoint(run_dir, "baseline"),
     )
     return [
-        save_student(
+        save_model(
             model,
+            spec,
             run_dir,
             "baseline",
             env,
-            s.arch,
-            s.width,
-            s.depth,
             role="baseline",
             stage="baseline",
             parent=None,
             history=hist,
+            extra={"init": init},
         )  # fmt: skip
     ]
 
@@ -104,16 +110,14 @@ def _checkpoint(run_dir: Path, name: str) -> Path:
     return run_dir / "checkpoints" / f"{name}.pt"
 
 
-def save_student(
+def save_model(
     model: nn.Module,
+    spec: ModelSpec,
     run_dir: Path,
     artifact_id: str,
     env: Services,
-    arch: str,
-    width: int,
-    depth: int,
     *,
-    role: str,
+    role: Role,
     stage: str,
     parent: str | None,
     history: History | None = None,
@@ -121,26 +125,34 @@ def save_student(
 ) -> Artifact:
     """``<id>.safetensors`` plus its model spec, as a torch artifact."""
     from edgekd.models.files import save_weights
-    from edgekd.models.load import ModelSpec
-    from edgekd.models.zoo import count_params, torch_macs
+    from edgekd.models.zoo import count_params
 
-    data = env.data
-    spec = ModelSpec("zoo", arch, data.input_shape, data.num_classes, width, depth)
     path = run_dir / f"{artifact_id}.safetensors"
     save_weights(model, path)
-    info: dict[str, Any] = {"arch": arch, "width": width, "depth": depth, "model": spec.to_dict()}
+    info: dict[str, Any] = {"model": spec.to_dict()}
+    if spec.source == "zoo":
+        info.update(arch=spec.name, width=spec.width, depth=spec.depth)
     if history is not None:
         info["history"] = history.to_dict()
     art = Artifact(
         id=artifact_id,
-        role=role,  # type: ignore[arg-type]
+        role=role,
         stage=stage,
         format="torch",
         precision="fp32",
         path=path.name,
         parent=parent,
         params=count_params(model),
-        macs=torch_macs(model, data.input_shape),
+        macs=_macs(model, spec),
         extra={**info, **(extra or {})},
     )
     return art.stamp(run_dir)
+
+
+def _macs(model: nn.Module, spec: ModelSpec) -> int | None:
+    from edgekd.models.zoo import torch_macs
+
+    try:
+        return torch_macs(model, spec.input_shape)
+    except Exception:
+        return None  # a model that takes other inputs than floats of this shape (text)

@@ -107,7 +107,8 @@ def load_zoo_weights(
     A missing, truncated or mismatched file is a ``ModelFileError`` naming the file and the
     architecture it was expected to fit.
     """
-    from edgekd.models.load import ModelSpec, load_model
+    from edgekd.models.load import load_model
+    from edgekd.models.spec import ModelSpec
 
     spec = ModelSpec("zoo", arch, tuple(input_shape), num_classes, width, depth)
     return load_model(path, spec)

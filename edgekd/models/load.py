@@ -1,8 +1,8 @@
 """Models as files that travel between passes: a weights file plus a model spec.
 
 A torch artifact is a safetensors state dict or a ``torch.export`` program (``.pt2``) with a
-:class:`ModelSpec` that says how to build the module (``MODEL_SOURCES`` in
-``edgekd.models.sources``). ``load_model`` turns one back into a module: with a spec the
+:class:`~edgekd.models.spec.ModelSpec` that says how to build the module (``MODEL_SOURCES``
+in ``edgekd.models.sources``). ``load_model`` turns one back into a module: with a spec the
 module has real layers (trainable, prunable, hookable), even when the weights in the file
 have other shapes than the spec's builder makes (a structurally pruned model); without a
 spec a ``.pt2`` program is run as it is.
@@ -10,7 +10,6 @@ spec a ``.pt2`` program is run as it is.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,41 +17,7 @@ from torch import nn
 
 from edgekd.artifact import Artifact
 from edgekd.errors import ModelFileError
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """How to build a model: its source (a key of ``MODEL_SOURCES``), name and size, and the
-    data it fits. ``resized``: the weights may have other layer widths than the builder's
-    (structured pruning keeps names and changes shapes)."""
-
-    source: str
-    name: str
-    input_shape: tuple[int, ...]
-    num_classes: int
-    width: int
-    depth: int
-    resized: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["input_shape"] = list(self.input_shape)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
-        return cls(**{**d, "input_shape": tuple(d["input_shape"])})
-
-
-def build(spec: ModelSpec) -> nn.Module:
-    """A fresh module for ``spec`` from its source."""
-    from edgekd.models.sources import MODEL_SOURCES
-
-    if spec.source not in MODEL_SOURCES:
-        raise ModelFileError(
-            f"unknown model source {spec.source!r}; known: {', '.join(MODEL_SOURCES)}"
-        )
-    return MODEL_SOURCES[spec.source](spec)
+from edgekd.models.spec import ModelSpec, build
 
 
 def load_model(path: str | Path, spec: ModelSpec | None = None) -> nn.Module:

@@ -39,6 +39,7 @@ def compress(
     """
     from edgekd.cache import Cache, cache_root
     from edgekd.data.loaders import load_data
+    from edgekd.models.preflight import check_models
     from edgekd.passes import Services
     from edgekd.pipeline.engine import run_passes
     from edgekd.pipeline.plan import plan
@@ -47,6 +48,7 @@ def compress(
     from edgekd.train.threads import torch_threads
 
     recipe = recipe or load_recipe(None)
+    check_models(recipe)  # a misspelt model or missing file fails before any work
     reporter = reporter or NullReporter()
     out = Path(out_dir) if out_dir is not None else recipe.output.dir
     recipe_json = recipe.model_dump(mode="json")

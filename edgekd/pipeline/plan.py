@@ -61,7 +61,13 @@ def plan(recipe: Recipe) -> list[Pass]:
     ]
     if recipe.distill.baseline:
         out.append(
-            Pass("baseline", distill.run_baseline, ("data", "student", "distill"), ids("data"))
+            # the teacher: student.init_from_teacher starts the baseline from its layers too
+            Pass(
+                "baseline",
+                distill.run_baseline,
+                ("data", "teacher", "student", "distill"),
+                ids("data", "teacher"),
+            )
         )
     deploy = "student"
     if recipe.prune.method != "none":

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> list[Artifact]:
     from edgekd.models.files import save_exported
-    from edgekd.models.load import ModelSpec, load_artifact
+    from edgekd.models.load import load_artifact
+    from edgekd.models.spec import ModelSpec
     from edgekd.prune.api import prune
     from edgekd.teacher.stage import logits_of
 

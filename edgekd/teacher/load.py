@@ -11,7 +11,7 @@ execute arbitrary code).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ class Teacher:
     module: object | None = None  # the torch nn.Module when the teacher has internals
     params: int | None = None
     classes: list[str] | None = None  # the label set, when the file records it (scikit-learn)
+    spec: Any = None  # the ModelSpec of a teacher built from a model source
+    info: dict[str, Any] = field(default_factory=dict)  # how it was made (weights, trained)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Logits for ``x`` (normalized inputs, as every stage sees them)."""
@@ -62,18 +64,25 @@ def load_teacher_file(cfg: TeacherConfig, data: DataSplits) -> Teacher:
 
 
 def teacher_from_file(
-    path: Path, cfg: TeacherConfig, data: DataSplits, source: str = "file"
+    path: Path,
+    cfg: TeacherConfig,
+    data: DataSplits,
+    spec: dict[str, Any] | None = None,
+    kind: str = "file",
 ) -> Teacher:
-    """The teacher in ``path`` (a run directory's copy): a zoo teacher edgekd trained
-    (``source == "zoo"``, normalized inputs) or a file the recipe named (``cfg`` says how to
-    read it). Its identity is the same as when it was first loaded, so caches keep hitting."""
-    if source == "zoo":
-        from edgekd.models.files import load_zoo_weights
+    """The teacher in ``path`` (a run directory's copy): one edgekd built from a model source
+    (``spec``: weights plus the spec to rebuild it; normalized inputs) or a file the recipe
+    named (``cfg`` says how to read it). Its identity is the one it had when first made, so
+    the caches keyed by it keep hitting."""
+    if spec is None:
+        return load_teacher_file(cfg.model_copy(update={"path": path}), data)
+    from edgekd.models.load import load_model
+    from edgekd.models.spec import ModelSpec
 
-        shape, classes = data.input_shape, data.num_classes
-        model = load_zoo_weights(path, cfg.arch, shape, classes, cfg.width, cfg.depth)
-        return torch_teacher(model, "zoo", sha256_file(path), path)
-    return load_teacher_file(cfg.model_copy(update={"path": path}), data)
+    model_spec = ModelSpec.from_dict(spec)
+    teacher = torch_teacher(load_model(path, model_spec), kind, sha256_file(path), path)
+    teacher.spec = model_spec
+    return teacher
 
 
 def check_class_count(teacher: Teacher, data: DataSplits) -> None:

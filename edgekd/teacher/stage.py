@@ -42,8 +42,10 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
         path=str(rel),
         params=teacher.params,
         macs=_macs(teacher, data.input_shape),
-        extra={"source": source, "kind": teacher.kind, "cache_hit": hit},
+        extra={"source": source, "kind": teacher.kind, "cache_hit": hit, **teacher.info},
     )
+    if teacher.spec is not None:
+        art.extra["model"] = teacher.spec.to_dict()
     return [art.stamp(run_dir)]
 
 
@@ -51,8 +53,9 @@ def load(art: Artifact, cfg: Recipe, run_dir: Path, env: Services) -> Teacher:
     """The teacher of a run, from its copy in the run directory."""
     from edgekd.teacher.load import teacher_from_file
 
-    source = art.extra.get("source", "file")
-    return teacher_from_file(art.absolute(run_dir), cfg.teacher, env.data, source)
+    return teacher_from_file(
+        art.absolute(run_dir), cfg.teacher, env.data, art.extra.get("model"), art.extra["kind"]
+    )
 
 
 def run_outputs(

@@ -10,8 +10,9 @@ import torch
 from edgekd.artifact import Artifact
 from edgekd.cache import Cache, save_npz
 from edgekd.data.loaders import load_data
-from edgekd.distill.stage import save_student
+from edgekd.distill.stage import save_model
 from edgekd.evaluate import stage
+from edgekd.models.spec import ModelSpec
 from edgekd.passes import Services
 from edgekd.progress import NullReporter
 from edgekd.recipe.schema import Recipe
@@ -25,10 +26,10 @@ def test_metrics_and_splits_from_the_recipe(tmp_path):
     from edgekd.models.zoo import build_model
 
     model = build_model("cnn", data.input_shape, data.num_classes, 2, 1).eval()
-    student = save_student(
-        model, tmp_path, "student", env, "cnn", 2, 1, role="student", stage="distill",
-        parent="teacher",
-    )  # fmt: skip
+    spec = ModelSpec("zoo", "cnn", data.input_shape, data.num_classes, 2, 1)
+    student = save_model(
+        model, spec, tmp_path, "student", env, role="student", stage="distill", parent="teacher"
+    )
     rng = np.random.default_rng(0)
     outputs = {s: rng.standard_normal((len(getattr(data, s)), 10)).astype(np.float32)
                for s in ("train", "val", "test")}  # fmt: skip

@@ -8,7 +8,8 @@ import torch
 
 from edgekd.errors import ModelFileError
 from edgekd.models.files import save_exported, save_weights
-from edgekd.models.load import ModelSpec, Program, load_model
+from edgekd.models.load import Program, load_model
+from edgekd.models.spec import ModelSpec
 from edgekd.models.zoo import build_model
 
 
