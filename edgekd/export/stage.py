@@ -25,22 +25,17 @@ def run_onnx(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) 
     from edgekd.models.load import load_artifact
 
     e, data, parent = cfg.export, env.data, the_model(inputs)
-    task = env.reporter.task("export ONNX", 1)
-    try:
-        result = export_onnx(
-            load_artifact(parent, run_dir),
-            data.val.x[: e.export_batch],
-            run_dir / "student.onnx",
-            opset=e.opset,
-            parity_x=data.val.x,
-            atol=e.atol,
-            rtol=e.rtol,
-            parity_rows=e.parity_batch,
-            gate=False,
-        )
-        task.update(1)
-    finally:
-        task.close()
+    result = export_onnx(
+        load_artifact(parent, run_dir),
+        data.val.x[: e.export_batch],
+        run_dir / "student.onnx",
+        opset=e.opset,
+        parity_x=data.val.x,
+        atol=e.atol,
+        rtol=e.rtol,
+        parity_rows=e.parity_batch,
+        gate=False,
+    )
     return [_artifact(result, "student-onnx", parent, run_dir)]
 
 
