@@ -109,6 +109,9 @@ def prune_command(
     max_drop: Annotated[
         float, typer.Option("--max-drop", help="Val accuracy points pruning may cost (warns).")
     ] = 1.0,
+    threads: Annotated[
+        int, typer.Option(min=0, help="torch threads for fine-tuning (0: one per core).")
+    ] = 1,
     out: Annotated[Path | None, typer.Option("--out", help="Output .pt2 or .safetensors.")] = None,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write the report JSON here.")
@@ -124,6 +127,7 @@ def prune_command(
     from edgekd.prune.config import PruneConfig
     from edgekd.train.config import TrainConfig
     from edgekd.train.loop import predict
+    from edgekd.train.threads import torch_threads
 
     try:
         cfg = PruneConfig(
@@ -144,8 +148,9 @@ def prune_command(
     check_out(out, method)
     splits = load_cli_data(data)
     net = load_zoo_model(model, arch, width, depth, splits)
-    teacher_logits = predict(net, splits.train.x)  # the dense model teaches its pruned self
-    pruned, result = prune(net, cfg, splits, teacher_logits, DistillConfig())
+    with torch_threads(threads):  # one thread is fastest for these small models
+        teacher_logits = predict(net, splits.train.x)  # the dense model teaches its pruned self
+        pruned, result = prune(net, cfg, splits, teacher_logits, DistillConfig())
     save_model(pruned, out, splits.val.x[:2])
     typer.echo(f"wrote {out}")
     for line in summary_lines(result):
