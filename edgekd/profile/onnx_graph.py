@@ -61,6 +61,9 @@ def analyze_onnx(path: Path) -> GraphSummary:
         raise ModelFileError(f"{path}: not a readable ONNX model ({exc})") from None
     if len(model.graph.node) == 0:
         raise ModelFileError(f"{path}: ONNX graph has no nodes (empty or truncated file)")
+    from edgekd.runtime.onnx import check_onnx_model
+
+    check_onnx_model(model, path)
     init_names = {i.name for i in model.graph.initializer}
     for inp in model.graph.input:
         if inp.name in init_names:

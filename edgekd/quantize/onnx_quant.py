@@ -127,7 +127,10 @@ def check_request(model: Any, path: Path, s: PtqSettings, calib: np.ndarray | No
     if s.method == "static":
         if calib is None:
             raise DataError("static quantization needs calibration data (--calib DATA.npz)")
-        check_calibration(model, calib, s.calib_samples)
+        try:
+            check_calibration(model, calib, s.calib_samples)
+        except DataError as exc:  # name the model the data was checked against
+            raise DataError(f"{path}: {exc}") from None
 
 
 def check_calibration(model: Any, calib: np.ndarray, samples: int) -> None:

@@ -27,7 +27,47 @@ def read_onnx(path: str | Path) -> Any:
         ) from None
     if len(model.graph.node) == 0:
         raise ModelFileError(f"{p}: not a valid ONNX model (empty or truncated?): no nodes")
+    check_onnx_model(model, p)
     return model
+
+
+# INT4, UINT4, FLOAT4E2M1 (onnx.proto TensorProto.DataType): two elements per byte
+PACKED_4BIT = {21, 22, 23}
+
+
+def check_onnx_model(model: Any, path: Path) -> None:
+    """What ``onnx.checker`` lets through but readers trip on (found by fuzzing): a name or
+    op type that is not UTF-8 text (protobuf hands it over as bytes) and an initializer whose
+    raw bytes do not fill its shape (onnxruntime fails deep inside with a traceback)."""
+    import numpy as np
+    from onnx import helper
+
+    g = model.graph
+
+    def bad(what: str) -> ModelFileError:
+        return ModelFileError(f"{path}: not a valid ONNX model (corrupt?): {what}")
+
+    for k, node in enumerate(g.node):
+        texts = [node.op_type, node.name, node.domain, *node.input, *node.output]
+        if not all(isinstance(t, str) for t in texts):
+            raise bad(f"node {k} has an op type or name that is not UTF-8 text")
+    for vi in [*g.input, *g.output, *g.value_info, *g.initializer]:
+        if not isinstance(vi.name, str):
+            raise bad(f"a graph value's name is not UTF-8 text ({vi.name[:40]!r})")
+    for init in g.initializer:
+        if not init.raw_data:
+            continue
+        try:
+            item = np.dtype(helper.tensor_dtype_to_np_dtype(init.data_type)).itemsize
+        except Exception:
+            raise bad(f"initializer {init.name!r} has unknown data type {init.data_type}") from None
+        n = int(np.prod(init.dims, dtype=np.int64))
+        need = (n + 1) // 2 if init.data_type in PACKED_4BIT else n * item
+        if len(init.raw_data) != need:
+            raise bad(
+                f"initializer {init.name!r} holds {len(init.raw_data)} bytes but its shape "
+                f"{list(init.dims)} needs {need}"
+            )
 
 
 def check_onnx_file(path: str | Path) -> None:
