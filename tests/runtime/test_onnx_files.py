@@ -62,3 +62,17 @@ def test_calibration_shape_mismatch_names_the_model(valid, tmp_path):
     np.savez(tmp_path / "small.npz", x=np.zeros((16, 1, 4, 4), np.float32))
     code, out = run_cli(["quantize", str(valid), "--calib", str(tmp_path / "small.npz")])
     assert code == 2 and f"error: {valid}: calibration data has shape (16, 1, 4, 4)" in out, out
+
+
+def test_model_onnxruntime_refuses_is_named_before_quantizing(valid, tmp_path):
+    """Found by fuzzing (seed 2): the checker passes a graph output typed int8 over a float
+    Gemm; quantization's own onnxruntime sessions then failed with a traceback (exit 1)."""
+    import onnx
+
+    model = onnx.load(str(valid))
+    model.graph.output[0].type.tensor_type.elem_type = onnx.TensorProto.INT8
+    bad = tmp_path / "typed.onnx"
+    onnx.save(model, str(bad))
+    code, out = run_cli(["quantize", str(bad), "--calib", str(tmp_path / "calib.npz")])
+    assert code == 2 and f"error: {bad}: onnxruntime cannot load it" in out, out
+    assert "Traceback" not in out and out.count("error:") == 1
