@@ -22,11 +22,10 @@ import typer
 OPTION_OF = {"max_accuracy_drop": "max-drop", "fine_tune.epochs": "epochs", "fine_tune.lr": "lr"}
 
 
-def load_zoo_model(path: Path, arch: str, width: int, depth: int, data: Any) -> Any:
-    """Build the zoo model and load the state dict at ``path`` (a ``.safetensors`` file or a
-    ``torch.save``'d ``.pt``/``.pth``) into it (strict)."""
+def check_model_file(path: Path) -> None:
+    """Refuse a MODEL that is not a readable state dict, before any data is loaded."""
     from edgekd.errors import ModelFileError, UsageError
-    from edgekd.models.files import TORCH_KINDS, load_zoo_weights, torch_file_kind
+    from edgekd.models.files import TORCH_KINDS, read_state_dict, torch_file_kind
 
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
@@ -42,6 +41,15 @@ def load_zoo_model(path: Path, arch: str, width: int, depth: int, data: Any) -> 
         )
     if kind == "unknown":
         raise ModelFileError(f"{path}: {TORCH_KINDS[kind]} (corrupt or truncated?)")
+    read_state_dict(path)
+
+
+def load_zoo_model(path: Path, arch: str, width: int, depth: int, data: Any) -> Any:
+    """Build the zoo model and load the state dict at ``path`` (a ``.safetensors`` file or a
+    ``torch.save``'d ``.pt``/``.pth``) into it (strict)."""
+    from edgekd.models.files import load_zoo_weights
+
+    check_model_file(path)
     return load_zoo_weights(path, arch, data.input_shape, data.num_classes, width, depth)
 
 
@@ -146,6 +154,7 @@ def prune_command(
         raise RecipeError(f"--{option}: {e['msg']}") from None
     out = out or model.with_name(f"{model.stem}.pruned.pt2")
     check_out(out, method)
+    check_model_file(model)
     splits = load_cli_data(data)
     net = load_zoo_model(model, arch, width, depth, splits)
     with torch_threads(threads):  # one thread is fastest for these small models

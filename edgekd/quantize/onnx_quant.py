@@ -90,7 +90,7 @@ class PtqSettings:
 def load_model(path: str | Path) -> Any:
     from edgekd.runtime.onnx import read_onnx
 
-    return read_onnx(path)  # checked: an empty or truncated file names itself
+    return read_onnx(path, runnable=True)  # a file onnxruntime refuses names itself
 
 
 def is_quantized(model: Any) -> bool:
