@@ -227,6 +227,7 @@ def _static(src: Path, dst: Path, s: PtqSettings, input_name: str, calib: np.nda
                 per_channel=s.per_channel,
                 activation_type=q.QuantType.QUInt8,
                 weight_type=q.QuantType.QInt8,
+                reduce_range=True,  # 7-bit weights: see edgekd.quantize.fake_quant (u8s8)
                 nodes_to_exclude=list(s.exclude_nodes) or None,
                 op_types_to_quantize=_op_types(s),
                 calibrate_method=getattr(q.CalibrationMethod, CALIBRATION[s.calibration]),
