@@ -8,7 +8,7 @@ from torch import nn
 from edgekd.data.loaders import DataSplits
 from edgekd.distill.config import DistillConfig, TrainConfig
 from edgekd.distill.losses import KDLoss
-from edgekd.distill.trainer import ProgressFn, fit
+from edgekd.distill.trainer import ProgressFn, fit, seed_everything
 from edgekd.models.config import StudentConfig
 from edgekd.models.zoo import build_model
 
@@ -22,7 +22,8 @@ def distill(
 ) -> nn.Module:
     """Train ``student`` on ``data.train`` against ``teacher_logits`` (one row per train sample).
 
-    Returns the student in eval mode with its best-validation-accuracy weights.
+    Returns the student in eval mode with its best-validation-accuracy weights. The same
+    ``config.seed`` gives the same weights: the student is initialized after seeding.
     """
     student = student or StudentConfig()
     config = config or DistillConfig()
@@ -30,6 +31,7 @@ def distill(
         raise ValueError(
             f"teacher_logits has {len(teacher_logits)} rows; the train split has {len(data.train)}"
         )
+    seed_everything(config.seed)  # the initial weights depend on the seed only
     model = build_model(
         student.arch, data.input_shape, data.num_classes, student.width, student.depth
     )

@@ -19,7 +19,7 @@ from torch import nn
 
 from edgekd.distill.config import FEATURE_METHODS, TrainConfig
 from edgekd.distill.losses import KDLoss
-from edgekd.distill.trainer import History, fit
+from edgekd.distill.trainer import History, fit, seed_everything
 from edgekd.pipeline.context import Context
 
 Result = tuple[nn.Module, History, str, dict[str, Any]]
@@ -77,6 +77,7 @@ def _feature(ctx: Context, model, cfg: TrainConfig, loss: KDLoss, ckpt: Path) ->
     pairs, _ = method_pairs(method, r.distill)
     layers = list(dict.fromkeys(p.teacher for p in pairs))
     feats, hit = teacher_features(ctx.teacher, data, layers, ctx.cache)
+    seed_everything(cfg.seed)  # adapters (FitNets regressors) are initialized from the seed
     objective = build_feature_objective(method, r.distill, model, feats, loss, data.train.x)
     hist = _fit(
         ctx,
@@ -207,6 +208,7 @@ def _assistant(ctx: Context, model, cfg: TrainConfig, loss: KDLoss, ckpt: Path) 
     r, data = ctx.recipe, ctx.require_data()
     a = r.distill.assistant
     assert ctx.teacher is not None
+    seed_everything(cfg.seed)  # the assistant's initial weights depend on the seed only
     assistant = build_model(a.arch, data.input_shape, data.num_classes, a.width, a.depth)
     spec = json.dumps(
         {

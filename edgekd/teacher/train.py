@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from edgekd.data.loaders import DataSplits
-from edgekd.distill.trainer import ProgressFn, fit
+from edgekd.distill.trainer import ProgressFn, fit, seed_everything
 from edgekd.errors import RecipeError
 from edgekd.fileio import sha256_bytes, sha256_file
 from edgekd.models.config import TeacherConfig
@@ -38,6 +38,7 @@ def train_or_load_teacher(
     from safetensors.torch import load_file
 
     path = trained_teacher_path(root, cfg, data)
+    seed_everything(cfg.fit.seed)  # the initial weights depend on the seed only
     model = build_model(cfg.arch, data.input_shape, data.num_classes, cfg.width, cfg.depth)
     hit = path.is_file()
     if hit:
