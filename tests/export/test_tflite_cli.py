@@ -42,7 +42,7 @@ ZOO = [
     "--arch",
     "cnn",
     "--width",
-    "4",
+    "8",
     "--depth",
     "2",
     "--input-shape",
