@@ -114,8 +114,8 @@ def report(
 ) -> None:
     """Regenerate a run's reports from its manifest, without rerunning anything."""
     from edgekd.errors import UsageError
-    from edgekd.pipeline.rundir import RunDir
     from edgekd.report.build import FILES, FORMATS, recipe_formats, write_reports
+    from edgekd.rundir import RunDir
 
     bad = [f for f in format_ or [] if f not in FORMATS]
     if bad:
@@ -136,10 +136,10 @@ def compare(
     """Show what changed from run A to run B: recipe, accuracy, size, predictions, verdicts."""
     import json
 
-    from edgekd.pipeline.rundir import RunDir
     from edgekd.report.build import build_report
     from edgekd.report.compare import compare as compare_runs
     from edgekd.report.compare import render_compare
+    from edgekd.rundir import RunDir
 
     a, b = RunDir.open(run_a), RunDir.open(run_b)
     result = compare_runs(build_report(a.manifest), build_report(b.manifest), run_a, run_b)
@@ -149,12 +149,13 @@ def compare(
 def _register_capabilities() -> None:
     """Commands that live with their stage: each module's ``register`` adds its commands.
     Those modules import nothing heavy at import time."""
+    from edgekd.completions import cli as completions_cli
     from edgekd.export import cli as export_cli
     from edgekd.profile import cli as profile_cli
     from edgekd.prune import cli as prune_cli
     from edgekd.quantize import cli as quantize_cli
 
-    for module in (export_cli, prune_cli, quantize_cli, profile_cli):
+    for module in (export_cli, prune_cli, quantize_cli, profile_cli, completions_cli):
         module.register(app)
 
 

@@ -14,9 +14,9 @@ from typing import Any
 from edgekd.errors import EdgekdError, RecipeError, UsageError
 from edgekd.pipeline import stages
 from edgekd.pipeline.context import Context
-from edgekd.pipeline.rundir import RunDir, config_hash
 from edgekd.progress import NullReporter, Reporter
 from edgekd.recipe.schema import Recipe
+from edgekd.rundir import RunDir, config_hash
 
 StageFn = Callable[[Context], None]
 
@@ -72,9 +72,9 @@ def compress(
 
     Raises the typed errors of :mod:`edgekd.errors`; the manifest records which stage failed.
     """
+    from edgekd.cache import Cache, cache_root
     from edgekd.recipe.load import load_recipe
     from edgekd.report.build import write_reports
-    from edgekd.teacher.cache import cache_root
 
     recipe = recipe or load_recipe(None)
     reporter = reporter or NullReporter()
@@ -92,7 +92,12 @@ def compress(
     else:
         run = RunDir.create(out, recipe.output.name, recipe_json)
     ctx = Context(
-        recipe=recipe, run=run, reporter=reporter, cache=cache_root(recipe.output.cache_dir)
+        recipe=recipe,
+        run=run,
+        reporter=reporter,
+        cache=Cache(
+            cache_root(recipe.output.cache_dir), record=run.manifest.setdefault("cache", []).append
+        ),
     )
     run.manifest["status"] = "running"
     for name, fn in plan(recipe):

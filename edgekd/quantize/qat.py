@@ -29,14 +29,15 @@ from torch import nn
 
 from edgekd.data.loaders import DataSplits
 from edgekd.distill.config import DistillConfig
-from edgekd.distill.trainer import History, ProgressFn, predict
+from edgekd.distill.losses import kd_loss
 from edgekd.errors import DataError, StageError
 from edgekd.export.parity import compare_outputs, raise_on_failure
-from edgekd.prune.finetune import check_teacher_logits, kd_fine_tune, val_accuracy
 from edgekd.quantize.config import QuantizeConfig
 from edgekd.quantize.fake_quant import calibrate, freeze, prepare_qat
 from edgekd.quantize.qdq_fold import fold_weight_quantize
 from edgekd.quantize.speedup import classify_nodes, runtime_ops
+from edgekd.train.finetune import check_teacher_logits, kd_fine_tune, val_accuracy
+from edgekd.train.loop import History, ProgressFn, predict
 
 MIN_TOP1_AGREEMENT = 0.99  # QDQ in onnxruntime vs fake-quant torch: rounding ties may differ
 MIN_ROWS_EXACT = 0.99  # share of rows whose logits match within PARITY_ATOL/RTOL (float noise)
@@ -78,7 +79,7 @@ def fine_tune_qat(
     ``data.calib``, fine-tuned under the KD loss; ``model`` itself is left untouched."""
     qmodel = prepare_qat(model, per_channel=cfg.per_channel)
     calibrate(qmodel, torch.from_numpy(data.calib.x[: cfg.calib_samples]))
-    history = kd_fine_tune(qmodel, cfg.qat, data, teacher_logits, distill, progress)
+    history = kd_fine_tune(qmodel, cfg.qat, data, teacher_logits, kd_loss(distill), progress)
     return freeze(qmodel), history
 
 

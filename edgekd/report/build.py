@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from edgekd.fileio import atomic_write_text
-from edgekd.pipeline.rundir import RunDir
 from edgekd.report import analysis
+from edgekd.rundir import RunDir
 
 REPORT_SCHEMA = "edgekd.report/1"
 FORMATS = ("json", "md", "html")
@@ -69,6 +69,7 @@ def build_report(manifest: dict[str, Any]) -> dict[str, Any]:
         "violations": analysis.violations(profiles),
         "chosen": chosen,
         "budget_use": analysis.budget_use(profiles, chosen),
+        "memory_peaks": analysis.memory_peaks(profiles),
         "pareto_front": analysis.pareto_front(artifacts, profiles),
         "training": analysis.training(raw),
     }

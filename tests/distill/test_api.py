@@ -37,6 +37,6 @@ def test_distill_with_one_seed_gives_identical_weights_whatever_ran_before(digit
         torch.manual_seed(noise)  # whatever used the global generator before must not matter
         torch.rand(noise)
         cfg = DistillConfig(epochs=2, seed=seed)
-        runs.append(_weights(distill(digits, logits, student, cfg)))
+        runs.append(_weights(distill(digits, logits, student, cfg).model))
     assert _same(runs[0], runs[1])
     assert not _same(runs[0], runs[2])  # a different seed gives a different student

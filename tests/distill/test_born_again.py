@@ -6,9 +6,9 @@ import torch
 
 from edgekd.data.loaders import load_data
 from edgekd.distill.born_again import born_again
-from edgekd.distill.config import TrainConfig
 from edgekd.distill.losses import KDLoss
 from edgekd.models.zoo import build_model
+from edgekd.train.config import TrainConfig
 from tests.distill.test_api import _same, _teacher_logits, _weights
 
 

@@ -26,9 +26,9 @@ def student(digits: Any) -> torch.nn.Module:
     Well trained on purpose: the int8 parity gates compare top-1 decisions, and a model with
     small margins (the width-4, 8-epoch one reached 56-62%) lets one CPU's rounding decide.
     """
-    from edgekd.distill.config import TrainConfig
-    from edgekd.distill.trainer import fit
     from edgekd.models.zoo import build_model
+    from edgekd.train.config import TrainConfig
+    from edgekd.train.loop import fit
 
     torch.manual_seed(0)  # the initial weights must not depend on which tests ran before
     model = build_model("cnn", digits.input_shape, digits.num_classes, 8, 2)

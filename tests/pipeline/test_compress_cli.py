@@ -19,7 +19,8 @@ def run_dir_of(stdout: str) -> Path:
 
 @pytest.mark.slow
 def test_compress_writes_a_whole_run_directory(cli, tmp_path):
-    r = cli("compress", "--out", str(tmp_path), "--quiet", *FAST, *NO_TARGETS)
+    mcu = ["--set", "targets.names=[nano-33-ble]"]  # a microcontroller: the TFLM hop runs
+    r = cli("compress", "--out", str(tmp_path), "--quiet", *FAST, *mcu)
     assert r.exit_code == 0, r.stderr
     run = run_dir_of(r.stdout)
     manifest = json.loads((run / "manifest.json").read_text())
@@ -69,6 +70,14 @@ def test_compress_writes_a_whole_run_directory(cli, tmp_path):
         )
     assert "| student-onnx |" in (run / "report.md").read_text()
     assert not list(run.rglob("*.part"))
+    # the microcontroller hop: TFLM ran the int8 file, matched LiteRT, and its C array
+    # declares the arena TFLM measured (the same number the profile reports)
+    tflm = ids["student-tflite-int8"]
+    prof = next(p for p in report["profiles"] if p["artifact"] == "student-tflite-int8")
+    arena = prof["model"]["tflm_arena_bytes"]
+    assert arena and f"g_model_data_arena_size = {arena};" in (run / "model_data.h").read_text()
+    assert (run / "model_data.cc").is_file()
+    assert tflm["parity"]["status"] == "pass"
 
 
 @pytest.mark.slow

@@ -6,8 +6,7 @@ import pytest
 import torch
 from onnx import TensorProto, numpy_helper
 
-from edgekd.distill.config import DistillConfig, TrainConfig
-from edgekd.distill.trainer import predict
+from edgekd.distill.config import DistillConfig
 from edgekd.errors import DataError
 from edgekd.export.parity import compare_outputs
 from edgekd.quantize.config import QuantizeConfig
@@ -20,6 +19,8 @@ from edgekd.quantize.fake_quant import (
 from edgekd.quantize.qat import export_qdq, fine_tune_qat, qat
 from edgekd.quantize.qdq_fold import quantize_linear
 from edgekd.runtime.onnx import OnnxRunner
+from edgekd.train.config import TrainConfig
+from edgekd.train.loop import predict
 
 # x86 u8s8 kernels without VNNI add two uint8 x int8 products in a saturating int16:
 # 2 * 255 * |w| must stay <= 32767, so weight codes must stay within +-64.

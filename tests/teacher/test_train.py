@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from edgekd.cache import Cache
 from edgekd.data.loaders import load_data
-from edgekd.distill.config import TrainConfig
 from edgekd.models.config import TeacherConfig
 from edgekd.teacher.train import train_or_load_teacher
+from edgekd.train.config import TrainConfig
 
 
 def test_teacher_training_with_one_seed_gives_identical_weights(tmp_path):
@@ -17,7 +18,7 @@ def test_teacher_training_with_one_seed_gives_identical_weights(tmp_path):
         torch.manual_seed(noise)  # whatever used the global generator before must not matter
         torch.rand(noise)
         cfg = TeacherConfig(width=4, depth=1, fit=TrainConfig(epochs=1, seed=seed))
-        teacher, hit = train_or_load_teacher(cfg, data, tmp_path / str(i))  # no shared cache
+        teacher, hit = train_or_load_teacher(cfg, data, Cache(tmp_path / str(i)))  # no shared cache
         assert hit is False
         assert isinstance(teacher.module, torch.nn.Module)
         weights.append({k: v.clone() for k, v in teacher.module.state_dict().items()})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgekd.recipe.base import Section
+from edgekd.config import Section
 
 
 class OutputConfig(Section):
