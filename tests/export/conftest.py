@@ -19,6 +19,9 @@ def digits() -> Any:
     return load_data()
 
 
+WIDTH, DEPTH = 8, 2  # the student fixture's zoo options (tests pass them to the CLI)
+
+
 @pytest.fixture(scope="session")
 def student(digits: Any) -> torch.nn.Module:
     """cnn width 8 depth 2 trained to convergence on digits (~96% val, seeded): ~2 s.
@@ -31,7 +34,7 @@ def student(digits: Any) -> torch.nn.Module:
     from edgekd.train.loop import fit
 
     torch.manual_seed(0)  # the initial weights must not depend on which tests ran before
-    model = build_model("cnn", digits.input_shape, digits.num_classes, 8, 2)
+    model = build_model("cnn", digits.input_shape, digits.num_classes, WIDTH, DEPTH)
     fit(model, digits.train, digits.val, TrainConfig(epochs=20, lr=1e-2, seed=0))
     return model.eval()
 
