@@ -18,8 +18,8 @@ def test_teacher_training_with_one_seed_gives_identical_weights(tmp_path):
         torch.manual_seed(noise)  # whatever used the global generator before must not matter
         torch.rand(noise)
         cfg = TeacherConfig(width=4, depth=1, fit=TrainConfig(epochs=1, seed=seed))
-        teacher, hit = train_or_load_teacher(cfg, data, Cache(tmp_path / str(i)))  # no shared cache
-        assert hit is False
+        teacher, hit, trained = train_or_load_teacher(cfg, data, Cache(tmp_path / str(i)))
+        assert hit is False and trained  # each run has its own cache: trained, never loaded
         assert isinstance(teacher.module, torch.nn.Module)
         weights.append({k: v.clone() for k, v in teacher.module.state_dict().items()})
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
