@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from edgekd.errors import EdgekdError
 from edgekd.export.cli import register
+from tests.export.conftest import DEPTH, WIDTH
 
 
 def invoke(args: list[str]) -> tuple[int, str]:
@@ -42,9 +43,9 @@ ZOO = [
     "--arch",
     "cnn",
     "--width",
-    "4",
+    str(WIDTH),
     "--depth",
-    "2",
+    str(DEPTH),
     "--input-shape",
     "1,8,8",
     "--num-classes",
