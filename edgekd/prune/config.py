@@ -1,4 +1,4 @@
-"""The recipe's ``prune`` section (off by default)."""
+"""The recipe's ``prune`` section (structured, 25% of channels, by default)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ class PruneConfig(Section):
     (unstructured) or of channels per layer (structured) removed.
     """
 
-    method: Literal["none", "unstructured", "structured"] = "none"
-    sparsity: float = Field(0.5, description="target share removed, in [0, 1)")
+    method: Literal["none", "unstructured", "structured"] = "structured"
+    sparsity: float = Field(0.25, description="target share removed, in [0, 1)")
     scope: Literal["global", "layer"] = Field(
         "global", description="rank weights/channels across all layers or within each layer"
     )
@@ -36,7 +36,7 @@ class PruneConfig(Section):
     importance: Literal["l1", "l2", "taylor"] = "l1"
     steps: int = Field(4, ge=1, description="pruning steps on the polynomial schedule")
     initial_sparsity: float = Field(0.0, description="s_i of the Zhu & Gupta schedule")
-    fine_tune: TrainConfig = TrainConfig(epochs=8, lr=1e-3)
+    fine_tune: TrainConfig = TrainConfig(epochs=40, lr=1e-3)
 
     @field_validator("sparsity", "initial_sparsity")
     @classmethod
