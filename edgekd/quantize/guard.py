@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from edgekd.errors import StageError
-from edgekd.fileio import atomic_path
+from edgekd.fileio import PART_SUFFIX, atomic_path
 from edgekd.quantize.onnx_quant import COMPUTE_OPS, PtqSettings, load_model, quantize_file
 
 MAX_SENSITIVE = 3  # at most this many nodes are left in float by the guard
@@ -70,7 +70,9 @@ def guarded_quantize(
     src, dst = Path(src), Path(dst)
     float_acc = onnx_accuracy(src, val_x, val_y)
     attempts: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(dir=dst.parent if dst.parent.exists() else None) as tmp:
+    # named like atomic_path's temporaries, so --resume cleans it up after a SIGKILL
+    where = dst.parent if dst.parent.exists() else None
+    with tempfile.TemporaryDirectory(prefix=f".{dst.name}.", suffix=PART_SUFFIX, dir=where) as tmp:
 
         def attempt(s: PtqSettings) -> dict[str, Any]:
             path = Path(tmp) / f"attempt{len(attempts)}.onnx"
