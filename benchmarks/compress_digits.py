@@ -31,9 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import parse_args, print_table, write_json  # noqa: E402
 
 from edgekd.data.loaders import DataSplits, load_data  # noqa: E402
-from edgekd.distill.config import DistillConfig, TrainConfig  # noqa: E402
+from edgekd.distill.config import DistillConfig  # noqa: E402
 from edgekd.distill.losses import KDLoss  # noqa: E402
-from edgekd.distill.trainer import accuracy, fit, predict  # noqa: E402
 from edgekd.export.onnx_export import export_onnx  # noqa: E402
 from edgekd.models.zoo import build_model  # noqa: E402
 from edgekd.prune.api import prune  # noqa: E402
@@ -47,6 +46,8 @@ from edgekd.quantize.speedup import (  # noqa: E402
     speedup_report,
 )
 from edgekd.runtime.onnx import OnnxRunner  # noqa: E402
+from edgekd.train.config import TrainConfig  # noqa: E402
+from edgekd.train.loop import accuracy, fit, predict  # noqa: E402
 
 STUDENT_WIDTH = int(os.environ.get("STUDENT_WIDTH", "16"))
 

@@ -26,12 +26,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgekd.data.loaders import load_data  # noqa: E402
-from edgekd.distill.config import TrainConfig  # noqa: E402
 from edgekd.distill.losses import KDLoss  # noqa: E402
-from edgekd.distill.trainer import accuracy, fit, predict  # noqa: E402
 from edgekd.export.tflite_export import export_tflite  # noqa: E402
 from edgekd.models.zoo import build_model, count_params  # noqa: E402
 from edgekd.runtime.litert import TfliteRunner, read_model  # noqa: E402
+from edgekd.train.config import TrainConfig  # noqa: E402
+from edgekd.train.loop import accuracy, fit, predict  # noqa: E402
 
 KINDS = [("fp32", False), ("fp16", False), ("dynamic_int8", False), ("int8", False), ("int8", True)]
 

@@ -55,35 +55,32 @@ def parse() -> Any:
     return ap.parse_args()
 
 
-def digits_seed(seed: int, epochs: int, quick: bool, cache: Path, only: list[str]) -> dict:
+def digits_seed(seed: int, epochs: int, quick: bool, cache_dir: Path, only: list[str]) -> dict:
+    """Every method through ``edgekd.distill(..., method=...)``, as a recipe would run it."""
     import torch
 
+    from edgekd import distill
+    from edgekd.cache import Cache
     from edgekd.data.config import DataConfig
-    from edgekd.data.loaders import Split, load_data
-    from edgekd.distill.born_again import born_again
-    from edgekd.distill.config import DataFreeConfig, DistillConfig
-    from edgekd.distill.data_free import deep_inversion
-    from edgekd.distill.feature_kd import build_feature_objective, method_pairs
-    from edgekd.distill.losses import KDLoss
-    from edgekd.distill.multi_teacher import ensemble_logits
-    from edgekd.distill.trainer import fit, predict, seed_everything
-    from edgekd.models.config import TeacherConfig
-    from edgekd.models.zoo import build_model
-    from edgekd.teacher.cache import teacher_features, teacher_outputs
+    from edgekd.data.loaders import load_data
+    from edgekd.distill.api import train_baseline
+    from edgekd.distill.config import DistillConfig
+    from edgekd.models.config import StudentConfig, TeacherConfig
+    from edgekd.teacher.outputs import teacher_outputs
     from edgekd.teacher.train import train_or_load_teacher
+    from edgekd.train.loop import predict
 
     torch.set_num_threads(1)
+    cache = Cache(cache_dir)
     data = load_data(DataConfig(seed=seed))
     tcfg = TeacherConfig(fit={"epochs": 30, "lr": 3e-3, "seed": seed})
     teacher, _ = train_or_load_teacher(tcfg, data, cache)
     t_logits = teacher_outputs(teacher, data, cache)[0]
-    dcfg = DistillConfig(epochs=epochs, seed=seed)
-    train_cfg = dcfg.train_config()
-    kd = KDLoss(dcfg.temperature, dcfg.alpha, dcfg.divergence)
-
-    def student(arch="cnn", width=8, depth=2):
-        seed_everything(seed)
-        return build_model(arch, data.input_shape, data.num_classes, width, depth)
+    t2cfg = TeacherConfig(
+        arch="mlp", width=128, depth=2, fit={"epochs": 30, "lr": 3e-3, "seed": seed}
+    )
+    data_free = {"samples": 256, "steps": 50} if quick else {}
+    student = StudentConfig()
 
     def score(model) -> dict[str, float]:
         logits = predict(model, data.test.x)
@@ -92,10 +89,13 @@ def digits_seed(seed: int, epochs: int, quick: bool, cache: Path, only: list[str
             "agreement": float(np.mean(logits.argmax(1) == t_logits["test"].argmax(1))),
         }
 
-    def run_kd(targets: np.ndarray, loss=kd, train=data.train, **kw):
-        m = student(**kw)
-        fit(m, train, data.val, train_cfg, loss=loss, teacher_logits=targets)
-        return m
+    def method(name: str, **cfg: Any):
+        config = DistillConfig(epochs=epochs, seed=seed, method=name, data_free=data_free, **cfg)
+        teachers = [train_or_load_teacher(t2cfg, data, cache)[0]] if name == "multi_teacher" else []
+        result = distill(data, teacher, student, config, teachers=teachers, cache=cache)
+        if name == "data_free":
+            out["data_free_synthesis"] = result.info["synthetic"]
+        return result.model
 
     out: dict[str, Any] = {
         "teacher": {
@@ -103,54 +103,21 @@ def digits_seed(seed: int, epochs: int, quick: bool, cache: Path, only: list[str
             "agreement": 1.0,
         }
     }
-
-    def feature(method: str):
-        m = student()
-        pairs, _ = method_pairs(method, dcfg)
-        layers = list(dict.fromkeys(p.teacher for p in pairs))
-        feats = teacher_features(teacher, data, layers, cache)[0]
-        obj = build_feature_objective(method, dcfg, m, feats, kd, data.train.x)
-        fit(m, data.train, data.val, train_cfg, teacher_logits=t_logits["train"], objective=obj)
-        return m
-
-    def multi(weighting: str):
-        t2cfg = TeacherConfig(
-            arch="mlp", width=128, depth=2, fit={"epochs": 30, "lr": 3e-3, "seed": seed}
-        )
-        t2, _ = train_or_load_teacher(t2cfg, data, cache)
-        l2 = teacher_outputs(t2, data, cache)[0]
-        ens = ensemble_logits([t_logits["train"], l2["train"]], dcfg.temperature, weighting)
-        return run_kd(ens)
-
-    def ban():
-        m, _ = born_again(student, data, t_logits["train"], train_cfg, kd, generations=2)
-        return m
-
-    def assistant():
-        a = student(width=16, depth=2)
-        fit(a, data.train, data.val, train_cfg, loss=kd, teacher_logits=t_logits["train"])
-        return run_kd(predict(a, data.train.x))
-
-    def data_free():
-        df = DataFreeConfig(samples=256, steps=50) if quick else DataFreeConfig()
-        module = teacher.module
-        assert isinstance(module, torch.nn.Module)
-        x, _, info = deep_inversion(module, data.input_shape, data.num_classes, df, seed=seed)
-        out["data_free_synthesis"] = info
-        return run_kd(teacher.predict(x), loss=KDLoss(dcfg.temperature, 0.0), train=Split(x, None))
-
+    scratch_cfg = DistillConfig(epochs=epochs, seed=seed)
     runners: dict[str, Callable[[], Any]] = {
-        "scratch": lambda: run_kd(None, loss=None),
-        "kd": lambda: run_kd(t_logits["train"]),
-        "fitnets": lambda: feature("fitnets"),
-        "at": lambda: feature("at"),
-        "rkd": lambda: feature("rkd"),
-        "sp": lambda: feature("sp"),
-        "multi_teacher (fixed)": lambda: multi("fixed"),
-        "multi_teacher (confidence)": lambda: multi("confidence"),
-        "born_again": ban,
-        "assistant": assistant,
-        "data_free": data_free,
+        "scratch": lambda: train_baseline(data, student, scratch_cfg)[0],
+        "kd": lambda: method("kd"),
+        "fitnets": lambda: method("fitnets"),
+        "at": lambda: method("at"),
+        "rkd": lambda: method("rkd"),
+        "sp": lambda: method("sp"),
+        "multi_teacher (fixed)": lambda: method("multi_teacher"),
+        "multi_teacher (confidence)": lambda: method(
+            "multi_teacher", multi_teacher={"weighting": "confidence"}
+        ),
+        "born_again": lambda: method("born_again"),
+        "assistant": lambda: method("assistant"),
+        "data_free": lambda: method("data_free"),
     }
     for name in DIGIT_METHODS:
         if only and name not in only and name not in ("scratch", "kd"):
@@ -161,35 +128,40 @@ def digits_seed(seed: int, epochs: int, quick: bool, cache: Path, only: list[str
     return out
 
 
-def tabular_seed(seed: int, epochs: int, cache: Path) -> dict:
+def tabular_seed(seed: int, epochs: int, cache_dir: Path) -> dict:
     import skops.io as sio
     import torch
     from sklearn.ensemble import GradientBoostingClassifier
 
+    from edgekd import distill
+    from edgekd.cache import Cache
     from edgekd.data.config import DataConfig
     from edgekd.data.loaders import load_data
+    from edgekd.distill.api import train_baseline
     from edgekd.distill.config import DistillConfig
-    from edgekd.distill.losses import KDLoss
-    from edgekd.distill.trainer import fit, predict, seed_everything
-    from edgekd.models.config import TeacherConfig
-    from edgekd.models.zoo import build_model, count_params
-    from edgekd.teacher.cache import teacher_outputs
+    from edgekd.models.config import StudentConfig, TeacherConfig
+    from edgekd.models.zoo import count_params
     from edgekd.teacher.load import load_teacher_file
+    from edgekd.teacher.outputs import teacher_outputs
+    from edgekd.train.loop import predict
 
     torch.set_num_threads(1)
+    cache = Cache(cache_dir)
     data = load_data(DataConfig(source="breast_cancer", seed=seed))
     assert data.train.y is not None and data.test.y is not None
     gb = GradientBoostingClassifier(random_state=seed).fit(data.train.x, data.train.y)
-    path = cache / f"gb-{seed}.skops"
+    path = cache_dir / f"gb-{seed}.skops"
     sio.dump(gb, path)
     teacher = load_teacher_file(TeacherConfig(path=path, input="normalized", trust=True), data)
     t_logits = teacher_outputs(teacher, data, cache)[0]
-    cfg = DistillConfig(epochs=epochs, seed=seed, temperature=2.0, alpha=0.5).train_config()
+    cfg = DistillConfig(epochs=epochs, seed=seed, temperature=2.0, alpha=0.5)
+    mlp = StudentConfig(arch="mlp", width=16, depth=1)
     res: dict[str, Any] = {"teacher": float(np.mean(t_logits["test"].argmax(1) == data.test.y))}
-    for name, loss in (("scratch", None), ("distilled", KDLoss(2.0, 0.5))):
-        seed_everything(seed)
-        m = build_model("mlp", data.input_shape, data.num_classes, 16, 1)
-        fit(m, data.train, data.val, cfg, loss=loss, teacher_logits=t_logits["train"])
+    models = {
+        "scratch": train_baseline(data, mlp, cfg)[0],
+        "distilled": distill(data, teacher, mlp, cfg, cache=cache).model,
+    }
+    for name, m in models.items():
         res[name] = float(np.mean(predict(m, data.test.x).argmax(1) == data.test.y))
         res["mlp_params"] = count_params(m)
         res["mlp_bytes"] = 4 * count_params(m)

@@ -129,8 +129,8 @@ def report(
 ) -> None:
     """Regenerate a run's reports from its manifest, without rerunning anything."""
     from edgekd.errors import UsageError
-    from edgekd.pipeline.rundir import RunDir
     from edgekd.report.build import FILES, FORMATS, recipe_formats, write_reports
+    from edgekd.rundir import RunDir
 
     bad = [f for f in format_ or [] if f not in FORMATS]
     if bad:
@@ -151,10 +151,10 @@ def compare(
     """Show what changed from run A to run B: recipe, accuracy, size, predictions, verdicts."""
     import json
 
-    from edgekd.pipeline.rundir import RunDir
     from edgekd.report.build import build_report
     from edgekd.report.compare import compare as compare_runs
     from edgekd.report.compare import render_compare
+    from edgekd.rundir import RunDir
 
     a, b = RunDir.open(run_a), RunDir.open(run_b)
     result = compare_runs(build_report(a.manifest), build_report(b.manifest), run_a, run_b)

@@ -21,6 +21,11 @@ class Reporter(Protocol):
     def log(self, message: str) -> None: ...
 
 
+def epoch_info(info: dict[str, float]) -> str:
+    """A training callback's numbers as a progress bar's text: ``loss=0.1234 val_acc=0.9500``."""
+    return " ".join(f"{k}={v:.4f}" for k, v in info.items())
+
+
 class _NullTask:
     def update(self, completed: int, info: str = "") -> None:
         pass

@@ -31,9 +31,7 @@ def main(out: Path) -> dict[str, float]:
 
     # 2. The stages one by one: distill a student from teacher logits, export it to ONNX.
     data = load_data(recipe.data)
-    student = distill(
-        data, teacher_logits=_teacher_logits(data), student=recipe.student, config=recipe.distill
-    )
+    student = distill(data, _teacher_logits(data), recipe.student, recipe.distill).model
     onnx_path = export_onnx(student, data.val.x[:1], out / "student.onnx")
     print("exported:", onnx_path, onnx_path.stat().st_size, "bytes")
     return accuracy

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from edgekd.recipe.base import Section
+from edgekd.config import Section
 
 BUILTIN_DATASETS = ("digits", "breast_cancer", "wine", "iris")
 

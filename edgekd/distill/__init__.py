@@ -1,1 +1,5 @@
-"""Distillation: losses and the training loop."""
+"""Distillation: losses, methods and the ``edgekd.distill(...)`` API (``distill.api``)."""
+
+from edgekd.api_module import make_callable
+
+make_callable(__name__, "edgekd.distill.api:distill")

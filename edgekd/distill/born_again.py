@@ -18,9 +18,9 @@ import numpy as np
 from torch import nn
 
 from edgekd.data.loaders import DataSplits
-from edgekd.distill.config import TrainConfig
 from edgekd.distill.losses import KDLoss
-from edgekd.distill.trainer import ProgressFn, fit, predict
+from edgekd.train.config import TrainConfig
+from edgekd.train.loop import ProgressFn, fit, predict
 
 
 def born_again(

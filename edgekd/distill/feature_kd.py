@@ -9,15 +9,23 @@ indices), so the teacher never runs during training.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch import nn
 
+from edgekd.cache import Cache, load_npz, save_npz
 from edgekd.distill.config import DistillConfig, HintPair
 from edgekd.distill.feature_losses import AttentionTransferLoss, HintLoss, make_adapter
 from edgekd.distill.hooks import FeatureHooks, resolve_module
 from edgekd.distill.relation_losses import RKDLoss, SimilarityPreservingLoss
 from edgekd.errors import UsageError
+
+if TYPE_CHECKING:
+    from edgekd.data.loaders import DataSplits
+    from edgekd.teacher.load import Teacher
 
 
 def hookable_module(teacher, method: str) -> nn.Module:
@@ -156,3 +164,38 @@ def build_feature_objective(
             loss, weight = RKDLoss(cfg.rkd.distance_weight, cfg.rkd.angle_weight), 1.0
         terms.append(FeatureTerm(p.student, p.teacher, loss, weight))
     return FeatureObjective(kd, terms, teacher_features)
+
+
+def teacher_features(
+    teacher: Teacher, data: DataSplits, layers: list[str], cache: Cache, batch_size: int = 256
+) -> tuple[dict[str, np.ndarray], bool]:
+    """The teacher's outputs at ``layers`` (module paths) for every train sample, cached.
+
+    Keyed by (teacher hash, data hash, layer names): a feature-based method's epochs and reruns
+    never run the teacher. The teacher runs in eval mode, as for its logits.
+    Returns ({layer: array with one row per train sample}, cache_hit).
+    """
+    module = hookable_module(teacher, "features")
+
+    def make() -> dict[str, np.ndarray]:
+        x = data.train.x
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+        was_training = module.training
+        module.eval()
+        with FeatureHooks(module, layers, "teacher layer") as hooks, torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                module(torch.from_numpy(x[i : i + batch_size]))
+                for name in layers:
+                    parts[name].append(hooks.features[name].float().numpy())
+        module.train(was_training)
+        return {f"f{i}": np.concatenate(parts[name]) for i, name in enumerate(layers)}
+
+    def load(path: Path) -> dict[str, np.ndarray]:
+        arrays = load_npz(path)
+        out = {name: arrays[f"f{i}"] for i, name in enumerate(layers)}
+        if any(len(v) != len(data.train) for v in out.values()):
+            raise ValueError(f"{path}: rows do not match the train split")
+        return out
+
+    key = [teacher.identity, data.hash, "features", "\n".join(layers)]
+    return cache.get_or_make("teacher-features", key, make, load, save_npz, ".npz")

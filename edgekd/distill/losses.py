@@ -6,38 +6,35 @@ Network"): with temperature T and weight alpha,
     L = alpha * CE(z_s, y) + (1 - alpha) * T^2 * D(p_t^T, p_s^T),   p^T = softmax(z / T)
 
 The T^2 factor keeps soft-target gradients on the same scale as the hard-label ones when T
-changes. D is one of:
-
-- forward KL, KL(p_t || p_s): mean-seeking, the original formulation;
-- reverse KL, KL(p_s || p_t): mode-seeking (as in MiniLLM, Gu et al. 2024);
-- Jensen-Shannon, 0.5 KL(p_t || m) + 0.5 KL(p_s || m), m = (p_t + p_s) / 2: symmetric, bounded.
+changes. D is one of ``edgekd.distill.divergences.DIVERGENCES`` (forward KL, reverse KL,
+Jensen-Shannon).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgekd.distill.divergences import DIVERGENCES, kl_divergence
 
-def kl_divergence(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
-    """Batch-mean KL(p || q) from log-probabilities."""
-    return (log_p.exp() * (log_p - log_q)).sum(dim=1).mean()
+if TYPE_CHECKING:
+    from edgekd.distill.config import DistillConfig
+
+__all__ = ["KDLoss", "divergence", "kd_loss", "kl_divergence"]
 
 
-def divergence(kind: str, teacher_logits: torch.Tensor, student_logits: torch.Tensor, t: float):
+def divergence(
+    kind: str, teacher_logits: torch.Tensor, student_logits: torch.Tensor, t: float
+) -> torch.Tensor:
+    """``DIVERGENCES[kind]`` between the softmaxes of teacher and student logits at ``t``."""
+    if kind not in DIVERGENCES:
+        raise ValueError(f"unknown divergence {kind!r}; expected one of {', '.join(DIVERGENCES)}")
     log_pt = F.log_softmax(teacher_logits / t, dim=1)
     log_ps = F.log_softmax(student_logits / t, dim=1)
-    if kind == "kl":
-        return kl_divergence(log_pt, log_ps)
-    if kind == "reverse_kl":
-        return kl_divergence(log_ps, log_pt)
-    if kind == "jsd":
-        log_m = torch.logsumexp(torch.stack([log_pt, log_ps]), dim=0) - torch.log(
-            torch.tensor(2.0, dtype=log_pt.dtype)
-        )
-        return 0.5 * kl_divergence(log_pt, log_m) + 0.5 * kl_divergence(log_ps, log_m)
-    raise ValueError(f"unknown divergence {kind!r}; expected kl, reverse_kl or jsd")
+    return DIVERGENCES[kind](log_pt, log_ps)
 
 
 class KDLoss(nn.Module):
@@ -52,6 +49,10 @@ class KDLoss(nn.Module):
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if not 0 <= alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        if kind not in DIVERGENCES:
+            raise ValueError(
+                f"unknown divergence {kind!r}; expected one of {', '.join(DIVERGENCES)}"
+            )
         self.temperature, self.alpha, self.kind = temperature, alpha, kind
 
     def forward(
@@ -67,15 +68,6 @@ class KDLoss(nn.Module):
         return self.alpha * F.cross_entropy(student_logits, labels) + (1 - self.alpha) * soft
 
 
-class HardLabelLoss(nn.Module):
-    """Plain cross-entropy on labels: the from-scratch baseline."""
-
-    def forward(
-        self,
-        student_logits: torch.Tensor,
-        labels: torch.Tensor | None,
-        teacher_logits: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        if labels is None:
-            raise ValueError("the hard-label loss needs labels")
-        return F.cross_entropy(student_logits, labels)
+def kd_loss(cfg: DistillConfig, labeled: bool = True) -> KDLoss:
+    """The recipe's KD loss; on unlabeled data only the soft term (alpha = 0)."""
+    return KDLoss(cfg.temperature, cfg.alpha if labeled else 0.0, cfg.divergence)

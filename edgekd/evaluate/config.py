@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from edgekd.recipe.base import Section
+from edgekd.config import Section
 
 
 class EvaluateConfig(Section):

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
+from edgekd.config import Section
 from edgekd.export.tflite_config import TfliteConfig
-from edgekd.recipe.base import Section
 
 
 class ExportConfig(Section):

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from edgekd.distill.config import TrainConfig
-from edgekd.recipe.base import Section
+from edgekd.config import Section
+from edgekd.train.config import TrainConfig
 
 
 class StudentConfig(Section):

@@ -1,7 +1,8 @@
 """Export reference architectures to ONNX (fp32, or int8 QDQ) into an on-disk cache.
 
-``zoo:NAME`` in ``edgekd profile`` resolves here. Files live under ``$EDGEKD_CACHE/zoo`` or
-``~/.cache/edgekd/zoo`` and are written atomically, so a crash never leaves a half file.
+``zoo:NAME`` in ``edgekd profile`` resolves here. Files live in the ``zoo`` kind of the one
+cache (``edgekd.cache``: ``$EDGEKD_CACHE/zoo`` or ``~/.cache/edgekd/zoo``), written
+atomically, so a crash never leaves a half file.
 The int8 variant is quantized by onnxruntime's static QDQ quantizer (per-channel int8
 weights, int8 activations, MinMax calibration on a few random inputs: latency does not
 depend on the values).
@@ -10,38 +11,46 @@ depend on the values).
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any
 
+from edgekd.cache import Cache, cache_root
 from edgekd.errors import UsageError
-from edgekd.fileio import atomic_path, atomic_save
 
 CACHE_VERSION = "v2"
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("EDGEKD_CACHE") or str(Path.home() / ".cache" / "edgekd")
-    return Path(root) / "zoo"
-
-
-def reference_onnx(name: str, int8: bool = False, directory: str | Path | None = None) -> Path:
+def reference_onnx(name: str, int8: bool = False, cache: Cache | None = None) -> Path:
     """Path of the cached ONNX export of reference model ``name`` (built on first use)."""
-    d = Path(directory) if directory else cache_dir()
-    fp32 = d / f"{name}.{CACHE_VERSION}.onnx"
-    if not fp32.is_file():  # torch only loads when the export is not cached yet
-        from edgekd.models.reference import build_reference  # validates the name
+    cache = cache or Cache(cache_root())
 
-        model, shape = build_reference(name)
-        atomic_save(fp32, lambda tmp: _export(model, shape, tmp))
+    def build() -> tuple[Any, tuple[int, ...]]:  # torch loads only when not cached yet
+        from edgekd.models.reference import build_reference
+
+        return build_reference(name)  # validates the name
+
+    def save(built: tuple[Any, tuple[int, ...]], tmp: Path) -> None:
+        _export(built[0], built[1], tmp)
+
+    fp32, _ = cache.get_or_make("zoo", [name, CACHE_VERSION], build, _check_onnx, save, ".onnx")
     if not int8:
         return fp32
-    q = d / f"{name}.{CACHE_VERSION}.int8.onnx"
-    if not q.is_file():
-        with atomic_path(q) as tmp:
-            quantize_int8(fp32, tmp)
+    q, _ = cache.get_or_make(
+        "zoo",
+        [name, CACHE_VERSION, "int8"],
+        lambda: fp32,
+        _check_onnx,
+        lambda src, tmp: quantize_int8(src, tmp),
+        ".onnx",
+    )
     return q
+
+
+def _check_onnx(path: Path) -> Path:
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty")
+    return path
 
 
 def _export(model: Any, shape: tuple[int, ...], path: Path) -> None:

@@ -16,9 +16,9 @@ from edgekd.errors import EdgekdError, RecipeError, RunInterrupted
 from edgekd.pipeline import stages
 from edgekd.pipeline.context import Context
 from edgekd.pipeline.resume import find_run, prepare_resume
-from edgekd.pipeline.rundir import RunDir
 from edgekd.progress import NullReporter, Reporter
 from edgekd.recipe.schema import Recipe
+from edgekd.rundir import RunDir
 
 StageFn = Callable[[Context], None]
 
@@ -74,9 +74,9 @@ def compress(
 
     Raises the typed errors of :mod:`edgekd.errors`; the manifest records which stage failed.
     """
+    from edgekd.cache import Cache, cache_root
     from edgekd.recipe.load import load_recipe
     from edgekd.report.build import write_reports
-    from edgekd.teacher.cache import cache_root
 
     recipe = recipe or load_recipe(None)
     reporter = reporter or NullReporter()
@@ -90,7 +90,12 @@ def compress(
     else:
         run = RunDir.create(out, recipe.output.name, recipe_json)
     ctx = Context(
-        recipe=recipe, run=run, reporter=reporter, cache=cache_root(recipe.output.cache_dir)
+        recipe=recipe,
+        run=run,
+        reporter=reporter,
+        cache=Cache(
+            cache_root(recipe.output.cache_dir), record=run.manifest.setdefault("cache", []).append
+        ),
     )
     run.manifest["status"] = "running"
     try:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgekd.cache import Cache
 from edgekd.data.loaders import DataSplits
-from edgekd.pipeline.rundir import RunDir
 from edgekd.progress import Reporter
 from edgekd.recipe.schema import Recipe
+from edgekd.rundir import RunDir
 from edgekd.teacher.load import Teacher
 
 
@@ -20,7 +20,7 @@ class Context:
     recipe: Recipe
     run: RunDir
     reporter: Reporter
-    cache: Path
+    cache: Cache
     data: DataSplits | None = None
     teacher: Teacher | None = None
     teacher_logits: dict[str, np.ndarray] = field(default_factory=dict)

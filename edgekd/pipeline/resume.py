@@ -16,7 +16,7 @@ from typing import Any
 
 from edgekd.errors import UsageError
 from edgekd.fileio import is_temporary
-from edgekd.pipeline.rundir import RunDir, config_hash, this_process
+from edgekd.rundir import RunDir, config_hash, this_process
 
 MAX_DIFFERENCES = 5  # per run in the "no run matches" message
 

@@ -13,12 +13,12 @@ from torch import nn
 
 from edgekd.artifact import Artifact, Format
 from edgekd.data.loaders import load_data
-from edgekd.distill.config import TrainConfig
-from edgekd.errors import ParityError, RecipeError
+from edgekd.errors import ParityError
 from edgekd.export.parity import parity_summary
 from edgekd.fileio import atomic_save, atomic_write_json
 from edgekd.models.files import save_exported, save_weights
 from edgekd.pipeline.context import Context
+from edgekd.progress import epoch_info
 
 
 def stage_data(ctx: Context) -> None:
@@ -37,23 +37,10 @@ def stage_data(ctx: Context) -> None:
 
 
 def stage_teacher(ctx: Context) -> None:
-    from edgekd.teacher.load import load_teacher_file
-    from edgekd.teacher.train import train_or_load_teacher
+    from edgekd.teacher.train import teacher_from_config
 
     cfg, data = ctx.recipe.teacher, ctx.require_data()
-    if cfg.path is not None:
-        teacher, hit = load_teacher_file(cfg, data), False
-        source = "file"
-    elif cfg.train:
-        task = ctx.reporter.task("train teacher", cfg.fit.epochs)
-        teacher, hit = train_or_load_teacher(
-            cfg, data, ctx.cache, progress=lambda e, n, info: task.update(e, _fmt(info))
-        )
-        task.update(cfg.fit.epochs, "from cache" if hit else "")
-        task.close()
-        source = "zoo"
-    else:
-        raise RecipeError("teacher: set teacher.path, or teacher.train: true")
+    teacher, hit, source = teacher_from_config(cfg, data, ctx.cache, ctx.reporter)
     assert teacher.path is not None
     rel = Path("teacher") / teacher.path.name
     (ctx.run.path / "teacher").mkdir(exist_ok=True)
@@ -84,7 +71,7 @@ def stage_teacher(ctx: Context) -> None:
 
 
 def stage_teacher_outputs(ctx: Context) -> None:
-    from edgekd.teacher.cache import teacher_outputs
+    from edgekd.teacher.outputs import teacher_outputs
 
     data = ctx.require_data()
     assert ctx.teacher is not None
@@ -99,65 +86,50 @@ def stage_teacher_outputs(ctx: Context) -> None:
     ctx.run.manifest["teacher_outputs"] = {"cache_hit": hit, "teacher_hash": ctx.teacher.identity}
 
 
-def _fmt(info: dict[str, float]) -> str:
-    return " ".join(f"{k}={v:.4f}" for k, v in info.items())
-
-
 def _train_student(ctx: Context, artifact_id: str, distilled: bool) -> None:
     """Distill (or, for the baseline, train on hard labels) the student, with checkpoints."""
     from safetensors.torch import load_file
 
-    from edgekd.distill.losses import KDLoss
-    from edgekd.distill.trainer import fit, seed_everything
+    from edgekd.distill.api import distill, train_baseline
     from edgekd.models.zoo import build_model, count_params, torch_macs
 
     r, data = ctx.recipe, ctx.require_data()
     s = r.student
-    seed_everything(r.distill.seed)  # the student's initial weights depend on the seed only
-    model = build_model(s.arch, data.input_shape, data.num_classes, s.width, s.depth)
     weights = ctx.run.path / f"{artifact_id}.safetensors"
     if ctx.run.stage_done(artifact_id) and weights.is_file():
+        model = build_model(s.arch, data.input_shape, data.num_classes, s.width, s.depth)
         model.load_state_dict(load_file(str(weights)))
         ctx.models[artifact_id] = model.eval()
         if distilled and r.distill.method == "assistant":
-            from edgekd.pipeline.distill_methods import restore_assistant
-
-            restore_assistant(ctx)
+            _restore_assistant(ctx)
         return
-    train_cfg = TrainConfig(**{k: getattr(r.distill, k) for k in TrainConfig.model_fields})
-    alpha = r.distill.alpha
-    if distilled and data.train.y is None and alpha > 0:
-        ctx.reporter.log(
-            "[yellow]warning:[/] training data is unlabeled: distill.alpha forced to 0"
-        )
-        alpha = 0.0
-    if not distilled and data.train.y is None:
-        raise RecipeError("distill.baseline: a from-scratch baseline needs labels; set it to false")
-    loss = KDLoss(r.distill.temperature, alpha, r.distill.divergence) if distilled else None
     ckpt_dir = ctx.run.path / "checkpoints"
     ckpt_dir.mkdir(exist_ok=True)
-    parent, method_info = "teacher", dict[str, Any]()
-    if distilled and r.distill.method != "kd":
-        from edgekd.pipeline.distill_methods import run_method
+    ckpt = ckpt_dir / f"{artifact_id}.pt"
+    parent, info = "teacher", dict[str, Any]()
+    if distilled:
+        from edgekd.teacher.train import teacher_from_config
 
-        assert loss is not None
-        model, hist, parent, method_info = run_method(
-            ctx, model, train_cfg, loss, ckpt_dir / f"{artifact_id}.pt"
+        extra = [
+            teacher_from_config(c, data, ctx.cache, ctx.reporter, f"teachers[{i}]")[0]
+            for i, c in enumerate(r.teachers)
+        ]
+        assert ctx.teacher is not None
+        result = distill(
+            data,
+            ctx.teacher,
+            s,
+            r.distill,
+            teachers=extra,
+            cache=ctx.cache,
+            reporter=ctx.reporter,
+            checkpoint=ckpt,
         )
+        model, hist, parent, info = result.model, result.history, result.parent, result.info
+        if result.assistant is not None:
+            _put_assistant(ctx, result.assistant, result.assistant_info)
     else:
-        label = "distill student" if distilled else "train baseline"
-        task = ctx.reporter.task(label, train_cfg.epochs)
-        hist = fit(
-            model,
-            data.train,
-            data.val,
-            train_cfg,
-            loss=loss,
-            teacher_logits=ctx.teacher_logits["train"] if distilled else None,
-            checkpoint=ckpt_dir / f"{artifact_id}.pt",
-            progress=lambda e, n, info: task.update(e, _fmt(info)),
-        )
-        task.close()
+        model, hist = train_baseline(data, s, r.distill, reporter=ctx.reporter, checkpoint=ckpt)
     save_weights(model, weights)
     ctx.models[artifact_id] = model.eval()
     art = Artifact(
@@ -174,9 +146,43 @@ def _train_student(ctx: Context, artifact_id: str, distilled: bool) -> None:
     )
     if distilled:
         art.extra["method"] = r.distill.method
-        if method_info:
-            art.extra[r.distill.method] = method_info
+        if info:
+            art.extra[r.distill.method] = info
     ctx.run.put_artifact(art.stamp(ctx.run.path))
+
+
+def _put_assistant(ctx: Context, model: nn.Module, info: dict[str, Any]) -> None:
+    from edgekd.models.zoo import count_params, torch_macs
+
+    data = ctx.require_data()
+    weights = ctx.run.path / "assistant.safetensors"
+    save_weights(model, weights)
+    ctx.models["assistant"] = model
+    art = Artifact(
+        id="assistant",
+        role="teacher",
+        stage="assistant",
+        format="torch",
+        precision="fp32",
+        path=weights.name,
+        parent="teacher",
+        params=count_params(model),
+        macs=torch_macs(model, data.input_shape),
+        extra=info,
+    )
+    ctx.run.put_artifact(art.stamp(ctx.run.path))
+
+
+def _restore_assistant(ctx: Context) -> None:
+    """On resume: reload the assistant artifact so later stages can evaluate it."""
+    from edgekd.models.files import load_zoo_weights
+
+    a, data = ctx.recipe.distill.assistant, ctx.require_data()
+    path = ctx.run.path / "assistant.safetensors"
+    if path.is_file():
+        ctx.models["assistant"] = load_zoo_weights(
+            path, a.arch, data.input_shape, data.num_classes, a.width, a.depth
+        )
 
 
 def stage_distill(ctx: Context) -> None:
@@ -245,7 +251,7 @@ def runtime_of(art: Artifact) -> str:
 
 def predict_artifact(ctx: Context, art: Artifact, x: np.ndarray) -> np.ndarray:
     """Logits of an artifact, computed by its own runtime."""
-    from edgekd.distill.trainer import predict
+    from edgekd.train.loop import predict
 
     if art.id == "teacher" and ctx.teacher is not None:
         return ctx.teacher.predict(x)
@@ -354,7 +360,7 @@ def stage_prune(ctx: Context) -> None:
         data,
         ctx.teacher_logits["train"],
         r.distill,
-        progress=lambda e, n, info: task.update(min(e, steps), _fmt(info)),
+        progress=lambda e, n, info: task.update(min(e, steps), epoch_info(info)),
     )
     task.close()
     path = ctx.run.path / "student-pruned.pt2"

@@ -1,1 +1,6 @@
-"""Profiling: static graph analysis, host measurement, device simulation and budgets."""
+"""Profiling: static graph analysis, host measurement, device simulation and budgets;
+``edgekd.profile(...)``."""
+
+from edgekd.api_module import make_callable
+
+make_callable(__name__, "edgekd.profile.api:profile")

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import copy
+import gzip
+import io
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from edgekd.data.loaders import DataSplits
 from edgekd.distill.config import DistillConfig
-from edgekd.distill.trainer import ProgressFn
 from edgekd.models.zoo import count_params, torch_macs
 from edgekd.prune.config import PruneConfig
-from edgekd.prune.finetune import check_teacher_logits, gzip_size, raw_size, val_accuracy
 from edgekd.prune.structured import channel_report, prune_structured
 from edgekd.prune.unstructured import (
     SPEED_NOTE,
@@ -21,6 +22,23 @@ from edgekd.prune.unstructured import (
     prune_unstructured,
     sparsity_report,
 )
+from edgekd.train.finetune import check_teacher_logits, val_accuracy
+from edgekd.train.loop import ProgressFn
+
+
+def gzip_size(model: nn.Module) -> int:
+    """Bytes of the gzip'd (level 9) float32 state dict: what sparsity saves on disk/flash."""
+    buf = io.BytesIO()
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    torch.save(state, buf)
+    return len(gzip.compress(buf.getvalue(), compresslevel=9))
+
+
+def raw_size(model: nn.Module) -> int:
+    """Bytes of the uncompressed state dict."""
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return len(buf.getvalue())
 
 
 def measure(model: nn.Module, data: DataSplits) -> dict[str, Any]:

@@ -77,12 +77,13 @@ def prune_command(
     """Prune a model (fewer channels, or zeroed weights) and fine-tune it by self-distillation."""
     from pydantic import ValidationError
 
-    from edgekd.distill.config import DistillConfig, TrainConfig
-    from edgekd.distill.trainer import predict
+    from edgekd.distill.config import DistillConfig
     from edgekd.errors import RecipeError
     from edgekd.fileio import atomic_write_json
     from edgekd.prune.api import prune
     from edgekd.prune.config import PruneConfig
+    from edgekd.train.config import TrainConfig
+    from edgekd.train.loop import predict
 
     try:
         cfg = PruneConfig(

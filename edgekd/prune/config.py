@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from edgekd.distill.config import TrainConfig
-from edgekd.recipe.base import Section
+from edgekd.config import Section
+from edgekd.train.config import TrainConfig
 
 
 def _check_fraction(value: float) -> float:

@@ -20,12 +20,12 @@ from torch import nn
 
 from edgekd.data.loaders import DataSplits
 from edgekd.distill.config import DistillConfig
-from edgekd.distill.losses import KDLoss
-from edgekd.distill.trainer import ProgressFn
+from edgekd.distill.losses import kd_loss
 from edgekd.errors import RecipeError, StageError, require
 from edgekd.prune.config import PruneConfig
-from edgekd.prune.finetune import kd_fine_tune
 from edgekd.prune.unstructured import check_layer_names, prunable_layers
+from edgekd.train.finetune import kd_fine_tune
+from edgekd.train.loop import ProgressFn
 
 
 def output_layer(model: nn.Module) -> str:
@@ -75,7 +75,7 @@ def _taylor_gradients(
     """One KD-loss backward pass on up to 256 training samples, for Taylor importance."""
     model.zero_grad()
     n = min(256, len(data.train))
-    loss = KDLoss(distill.temperature, distill.alpha, distill.divergence)
+    loss = kd_loss(distill)
     y = None if data.train.y is None else torch.from_numpy(data.train.y[:n])
     out = model(torch.from_numpy(data.train.x[:n]))
     loss(out, y, torch.from_numpy(teacher_logits[:n].astype(np.float32))).backward()
@@ -125,7 +125,7 @@ def prune_structured(
         empty = [n for n, c in channel_report(model).items() if c == 0]
         if empty:
             raise StageError(f"structured pruning removed every channel of {', '.join(empty)}")
-        hist = kd_fine_tune(model, step_cfg, data, teacher_logits, distill, progress)
+        hist = kd_fine_tune(model, step_cfg, data, teacher_logits, kd_loss(distill), progress)
         history.append(
             {
                 "step": step + 1,

@@ -24,10 +24,11 @@ from torch.nn.utils import prune as tprune
 
 from edgekd.data.loaders import DataSplits
 from edgekd.distill.config import DistillConfig
-from edgekd.distill.trainer import ProgressFn
+from edgekd.distill.losses import kd_loss
 from edgekd.errors import RecipeError
 from edgekd.prune.config import PruneConfig
-from edgekd.prune.finetune import kd_fine_tune
+from edgekd.train.finetune import kd_fine_tune
+from edgekd.train.loop import ProgressFn
 
 SPEED_NOTE = (
     "unstructured sparsity shrinks the compressed file but does not speed up dense kernels "
@@ -144,7 +145,7 @@ def prune_unstructured(
     for step in range(cfg.steps):
         fractions = {n: schedules[n][step] for n in layers}
         apply_step(layers, fractions, joint)
-        hist = kd_fine_tune(model, step_cfg, data, teacher_logits, distill, progress)
+        hist = kd_fine_tune(model, step_cfg, data, teacher_logits, kd_loss(distill), progress)
         history.append(
             {"step": step + 1, "sparsity": fractions, "val_accuracy": hist.best_val_accuracy}
         )

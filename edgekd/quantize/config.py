@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from edgekd.distill.config import TrainConfig
-from edgekd.recipe.base import Section
+from edgekd.config import Section
+from edgekd.train.config import TrainConfig
 
 Method = Literal["none", "dynamic", "static", "fp16", "qat"]
 Calibration = Literal["minmax", "entropy", "percentile"]

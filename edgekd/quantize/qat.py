@@ -20,14 +20,15 @@ from torch import nn
 
 from edgekd.data.loaders import DataSplits
 from edgekd.distill.config import DistillConfig
-from edgekd.distill.trainer import ProgressFn, predict
+from edgekd.distill.losses import kd_loss
 from edgekd.errors import DataError, StageError
 from edgekd.export.parity import compare_outputs, raise_on_failure
-from edgekd.prune.finetune import check_teacher_logits, kd_fine_tune, val_accuracy
 from edgekd.quantize.config import QuantizeConfig
 from edgekd.quantize.fake_quant import calibrate, freeze, prepare_qat
 from edgekd.quantize.qdq_fold import fold_weight_quantize
 from edgekd.quantize.speedup import classify_nodes, runtime_ops
+from edgekd.train.finetune import check_teacher_logits, kd_fine_tune, val_accuracy
+from edgekd.train.loop import ProgressFn, predict
 
 MIN_TOP1_AGREEMENT = 0.99  # QDQ in onnxruntime vs fake-quant torch: rounding ties may differ
 
@@ -71,7 +72,7 @@ def qat(
     float_acc = 100.0 * val_accuracy(model, data)
     qmodel = prepare_qat(model, per_channel=cfg.per_channel)
     calibrate(qmodel, torch.from_numpy(calib_x[: cfg.calib_samples]))
-    history = kd_fine_tune(qmodel, cfg.qat, data, teacher_logits, distill, progress)
+    history = kd_fine_tune(qmodel, cfg.qat, data, teacher_logits, kd_loss(distill), progress)
     freeze(qmodel)
     out_path = Path(out_path)
     export_onnx(qmodel, data.val.x[:2], out_path)

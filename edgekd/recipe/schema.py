@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from edgekd.config import Section
 from edgekd.data.config import DataConfig
 from edgekd.distill.config import DistillConfig
 from edgekd.evaluate.config import EvaluateConfig
 from edgekd.export.config import ExportConfig
 from edgekd.models.config import StudentConfig, TeacherConfig
-from edgekd.pipeline.config import OutputConfig
 from edgekd.profile.config import TargetsConfig
 from edgekd.prune.config import PruneConfig
 from edgekd.quantize.config import QuantizeConfig
-from edgekd.recipe.base import Section
+from edgekd.recipe.output import OutputConfig
 from edgekd.report.config import ReportConfig
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from edgekd.fileio import atomic_write_text
-from edgekd.pipeline.rundir import RunDir
 from edgekd.report import analysis
+from edgekd.rundir import RunDir
 
 REPORT_SCHEMA = "edgekd.report/1"
 FORMATS = ("json", "md", "html")

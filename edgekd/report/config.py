@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from edgekd.recipe.base import Section
+from edgekd.config import Section
 
 
 class ReportConfig(Section):

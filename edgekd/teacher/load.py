@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -99,7 +100,7 @@ def _with_raw_inputs(teacher: Teacher, data: DataSplits) -> Teacher:
 def torch_teacher(module, kind: str, identity: str, path: Path | None) -> Teacher:
     import torch
 
-    from edgekd.distill.trainer import predict
+    from edgekd.train.loop import predict
 
     module.eval()
     params = sum(p.numel() for p in module.parameters()) if hasattr(module, "parameters") else None
@@ -111,6 +112,16 @@ def torch_teacher(module, kind: str, identity: str, path: Path | None) -> Teache
             return module(torch.from_numpy(x)).numpy()
 
     return Teacher(kind, identity, path, run, module=module, params=params)
+
+
+def module_teacher(module: Any) -> Teacher:
+    """An in-memory torch module as a teacher; its identity hashes its weights."""
+    parts = [
+        f"{k}{tuple(v.shape)}".encode() + v.detach().cpu().float().numpy().tobytes()
+        for k, v in module.state_dict().items()
+    ]
+    identity = sha256_bytes(type(module).__name__.encode(), *parts)
+    return torch_teacher(module, "module", identity, None)
 
 
 def _load_safetensors(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:

@@ -22,9 +22,9 @@ def digits() -> Any:
 @pytest.fixture(scope="session")
 def student(digits: Any) -> torch.nn.Module:
     """cnn width 4 depth 2 trained 8 epochs on digits (seeded): ~1 s."""
-    from edgekd.distill.config import TrainConfig
-    from edgekd.distill.trainer import fit
     from edgekd.models.zoo import build_model
+    from edgekd.train.config import TrainConfig
+    from edgekd.train.loop import fit
 
     model = build_model("cnn", digits.input_shape, digits.num_classes, 4, 2)
     fit(model, digits.train, digits.val, TrainConfig(epochs=8, seed=0))

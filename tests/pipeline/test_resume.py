@@ -176,7 +176,7 @@ def test_resume_after_sigkill_cleans_temporaries_and_records_the_kill(cli, tmp_p
 
 
 def make_run(out: Path, overrides: list[str], status: str) -> Path:
-    from edgekd.pipeline.rundir import RunDir
+    from edgekd.rundir import RunDir
 
     recipe = load_recipe(None, overrides)
     run = RunDir.create(out, recipe.output.name, recipe.model_dump(mode="json"))

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from edgekd.data.loaders import DataSplits, load_data
-from edgekd.distill.config import TrainConfig
-from edgekd.distill.trainer import fit, predict
 from edgekd.models.zoo import build_model
+from edgekd.train.config import TrainConfig
+from edgekd.train.loop import fit, predict
 
 torch.set_num_threads(1)
 

@@ -4,14 +4,15 @@ import numpy as np
 import onnx
 import pytest
 
-from edgekd.distill.config import DistillConfig, TrainConfig
-from edgekd.distill.trainer import fit, predict
+from edgekd.distill.config import DistillConfig
 from edgekd.errors import RecipeError
 from edgekd.export.onnx_export import export_onnx
 from edgekd.models.zoo import build_model
 from edgekd.prune.api import prune
 from edgekd.prune.config import PruneConfig
 from edgekd.runtime.onnx import OnnxRunner
+from edgekd.train.config import TrainConfig
+from edgekd.train.loop import fit, predict
 
 FAST = TrainConfig(epochs=2, lr=1e-3)
 

@@ -3,12 +3,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from edgekd.distill.config import DistillConfig, TrainConfig
+from edgekd.distill.config import DistillConfig
 from edgekd.errors import DataError, RecipeError
 from edgekd.prune.api import prune
 from edgekd.prune.config import PruneConfig
 from edgekd.prune.unstructured import polynomial_schedule
 from edgekd.recipe.load import validate
+from edgekd.train.config import TrainConfig
 
 FAST = TrainConfig(epochs=2, lr=1e-3)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from edgekd.data.loaders import DataSplits
-from edgekd.distill.config import TrainConfig
-from edgekd.distill.trainer import fit
 from edgekd.models.zoo import build_model
+from edgekd.train.config import TrainConfig
+from edgekd.train.loop import fit
 from tests.prune.conftest import digits, student, teacher_logits  # noqa: F401
 
 

@@ -6,14 +6,15 @@ import pytest
 import torch
 from onnx import TensorProto
 
-from edgekd.distill.config import DistillConfig, TrainConfig
-from edgekd.distill.trainer import predict
+from edgekd.distill.config import DistillConfig
 from edgekd.errors import DataError
 from edgekd.quantize.config import QuantizeConfig
 from edgekd.quantize.fake_quant import FakeQuant, fold_batchnorm
 from edgekd.quantize.qat import qat
 from edgekd.quantize.qdq_fold import quantize_linear
 from edgekd.runtime.onnx import OnnxRunner
+from edgekd.train.config import TrainConfig
+from edgekd.train.loop import predict
 
 
 def test_quantize_linear_rounds_half_to_even_and_saturates():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekd.pipeline.rundir import MANIFEST_SCHEMA
+from edgekd.rundir import MANIFEST_SCHEMA
 
 
 def test_compress_ends_with_report_paths(compressed):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import field_validator
 
-from edgekd.recipe.base import Section
+from edgekd.config import Section
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 

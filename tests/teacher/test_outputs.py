@@ -40,6 +40,8 @@ def test_second_run_never_calls_the_teacher(tmp_path, monkeypatch):
     t1 = next(a for a in first.report["artifacts"] if a["id"] == "teacher")
     t2 = next(a for a in second.report["artifacts"] if a["id"] == "teacher")
     assert t1["metrics"] == t2["metrics"] and t1["sha256"] == t2["sha256"]
+    events = {(e["kind"], e["hit"]) for e in second.manifest["cache"]}
+    assert events == {("teachers", True), ("teacher-outputs", True)}  # recorded in the manifest
     files = list((tmp_path / "cache" / "teacher-outputs").glob("*.npz"))
     assert len(files) == 1
     with np.load(files[0]) as f:

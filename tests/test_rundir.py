@@ -5,13 +5,13 @@ import subprocess
 import sys
 import time
 
-from edgekd.pipeline.rundir import RunDir, process_alive, this_process
+from edgekd.rundir import RunDir, process_alive, this_process
 
 
 def test_process_alive_tells_a_running_process_from_an_ended_or_reused_pid():
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        from edgekd.pipeline.rundir import _start_ticks
+        from edgekd.rundir import _start_ticks
 
         info = {"pid": proc.pid, "host": platform.node(), "start_ticks": _start_ticks(proc.pid)}
         assert process_alive(info) is True

@@ -1,23 +1,19 @@
-"""Fine-tuning under the distillation loss with cached teacher logits (shared by pruning and QAT).
+"""Fine-tuning under a distillation loss with cached teacher logits (used by pruning and QAT).
 
 The teacher never runs: its logits on the training split are passed in once, aligned row by row
-with ``data.train.x`` (Hinton et al. 2015 loss, see ``edgekd.distill.losses.KDLoss``).
+with ``data.train.x``; the loss (``edgekd.distill.losses.kd_loss``) is the recipe's KD loss
+(Hinton et al. 2015).
 """
 
 from __future__ import annotations
 
-import gzip
-import io
-
 import numpy as np
-import torch
 from torch import nn
 
 from edgekd.data.loaders import DataSplits
-from edgekd.distill.config import DistillConfig, TrainConfig
-from edgekd.distill.losses import KDLoss
-from edgekd.distill.trainer import History, ProgressFn, accuracy, fit, predict
 from edgekd.errors import DataError
+from edgekd.train.config import TrainConfig
+from edgekd.train.loop import History, LossFn, ProgressFn, accuracy, fit, predict
 
 
 def check_teacher_logits(teacher_logits: np.ndarray, data: DataSplits) -> None:
@@ -35,11 +31,10 @@ def kd_fine_tune(
     train_cfg: TrainConfig,
     data: DataSplits,
     teacher_logits: np.ndarray,
-    distill: DistillConfig,
+    loss: LossFn,
     progress: ProgressFn | None = None,
 ) -> History:
-    """Fine-tune ``model`` in place with the recipe's KD loss; keeps the best val epoch."""
-    loss = KDLoss(distill.temperature, distill.alpha, distill.divergence)
+    """Fine-tune ``model`` in place under ``loss``; keeps the best val epoch."""
     return fit(
         model,
         data.train,
@@ -55,18 +50,3 @@ def val_accuracy(model: nn.Module, data: DataSplits) -> float:
     """Top-1 accuracy of ``model`` on the val split (0..1)."""
     assert data.val.y is not None
     return accuracy(predict(model, data.val.x), data.val.y)
-
-
-def gzip_size(model: nn.Module) -> int:
-    """Bytes of the gzip'd (level 9) float32 state dict: what sparsity saves on disk/flash."""
-    buf = io.BytesIO()
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    torch.save(state, buf)
-    return len(gzip.compress(buf.getvalue(), compresslevel=9))
-
-
-def raw_size(model: nn.Module) -> int:
-    """Bytes of the uncompressed state dict."""
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    return len(buf.getvalue())

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from edgekd.data.loaders import Split
-from edgekd.distill.config import TrainConfig
 from edgekd.fileio import atomic_save
+from edgekd.train.config import TrainConfig
 
 # loss(student_logits, labels or None, teacher_logits or None) -> scalar
 LossFn = Callable[[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"], torch.Tensor]
@@ -48,6 +48,15 @@ class History:
             "best_val_accuracy": self.best_val_accuracy,
             "stopped_early": self.stopped_early,
         }
+
+
+def hard_label_loss(
+    student_logits: torch.Tensor, labels: torch.Tensor | None, _teacher: torch.Tensor | None
+) -> torch.Tensor:
+    """Plain cross-entropy on labels: the from-scratch baseline and teacher training."""
+    if labels is None:
+        raise ValueError("the hard-label loss needs labels")
+    return torch.nn.functional.cross_entropy(student_logits, labels)
 
 
 def seed_everything(seed: int) -> None:
@@ -122,9 +131,7 @@ def fit(
     batch's sample indices ``ix`` (to look up cached teacher features) and returns the loss; its
     parameters (adapters) are optimized and checkpointed with the model. ``loss`` is then unused.
     """
-    from edgekd.distill.losses import HardLabelLoss
-
-    loss_fn: LossFn = loss if loss is not None else HardLabelLoss()
+    loss_fn: LossFn = loss if loss is not None else hard_label_loss
     seed_everything(cfg.seed)
     opt = make_optimizer(model, cfg, objective)
     sched = make_schedule(opt, cfg)

@@ -1,0 +1,93 @@
+"""The one on-disk cache: everything edgekd computes once and reuses across runs.
+
+Entries live under ``<root>/<kind>/<key><suffix>``, where ``key`` is a content hash of the
+entry's inputs (the teacher's hash, the data's hash, the config that shaped it). Kinds in
+use: ``teachers`` (trained zoo teachers), ``teacher-outputs`` (logits per split),
+``teacher-features`` (hooked layers), ``assistants`` (teacher assistants), ``data-free``
+(DeepInversion inputs) and ``zoo`` (reference architectures exported to ONNX).
+
+:meth:`Cache.get_or_make` is the only way in: it loads an entry that exists, or makes it,
+saves it atomically (temporary name, then rename) and loads it back, so a hit and a miss
+return the same thing. An entry that fails to load is made again, never trusted. Every
+lookup is reported to ``record`` (the pipeline writes them into the run's manifest).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from edgekd.fileio import atomic_save, sha256_bytes
+
+T = TypeVar("T")
+V = TypeVar("V")
+
+
+def cache_root(configured: Path | None = None) -> Path:
+    """``output.cache_dir``, else ``$EDGEKD_CACHE``, else ``~/.cache/edgekd``."""
+    if configured is not None:
+        return Path(configured).expanduser()
+    env = os.environ.get("EDGEKD_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "edgekd"
+
+
+def cache_key(parts: Sequence[str | bytes]) -> str:
+    """A 32-hex-digit content hash of ``parts`` (each hashed on its own, so no part can run
+    into the next)."""
+    return sha256_bytes(*(p.encode() if isinstance(p, str) else p for p in parts))[:32]
+
+
+@dataclass(frozen=True)
+class Cache:
+    """The cache under ``root``; ``record(event)`` hears of every hit and miss."""
+
+    root: Path
+    record: Callable[[dict[str, Any]], None] | None = None
+
+    def path(self, kind: str, key_parts: Sequence[str | bytes], suffix: str = "") -> Path:
+        return self.root / kind / f"{cache_key(key_parts)}{suffix}"
+
+    def get_or_make(
+        self,
+        kind: str,
+        key_parts: Sequence[str | bytes],
+        make: Callable[[], V],
+        load: Callable[[Path], T],
+        save: Callable[[V, Path], None],
+        suffix: str = "",
+    ) -> tuple[T, bool]:
+        """(the entry, hit): ``load(path)`` if it exists and loads, else ``make()``,
+        ``save(value, tmp)`` atomically, and ``load(path)``."""
+        path = self.path(kind, key_parts, suffix)
+        if path.is_file():
+            try:
+                value = load(path)
+            except Exception:
+                pass  # unreadable or stale: made again below
+            else:
+                self._record(kind, path, True)
+                return value, True
+        made = make()
+        atomic_save(path, lambda tmp: save(made, tmp))
+        self._record(kind, path, False)
+        return load(path), False
+
+    def _record(self, kind: str, path: Path, hit: bool) -> None:
+        if self.record is not None:
+            self.record({"kind": kind, "key": path.stem, "hit": hit})
+
+
+def save_npz(arrays: dict[str, np.ndarray], path: Path) -> None:
+    """Arrays to an .npz at exactly ``path`` (a file object, so numpy appends no suffix)."""
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)  # type: ignore[arg-type]
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
