@@ -2,10 +2,11 @@
 
     python benchmarks/calibrate.py [--csv PATH] [--runtimes PATH] [--json PATH] [--dry-run]
 
-Reads ../shared/device-data/calibration.csv (relative to the repository), fits at most three
-factors per runtime (listed under ``fitted`` in targets/runtimes.yaml) by least squares on
-log latency, sets each runtime's uncertainty band from leave-one-model-out errors, writes
-the factors back into targets/runtimes.yaml, prints a table and writes every number to JSON.
+Reads benchmarks/data/calibration.csv (published rows with their sources), fits at most
+three factors per runtime (listed under ``fitted`` in targets/runtimes.yaml) by least squares
+on log latency over the ``fit`` rows, sets each runtime's uncertainty band to cover 90% of its
+leave-one-device-out errors, writes the factors and bands back into targets/runtimes.yaml,
+prints a table and writes every number to JSON.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from edgekd.fileio import atomic_write_json  # noqa: E402
 from edgekd.profile import calibration as cal  # noqa: E402
 from edgekd.profile.targets import load_runtimes  # noqa: E402
 
-DEFAULT_CSV = ROOT.parent / "shared" / "device-data" / "calibration.csv"
+DEFAULT_CSV = ROOT / "benchmarks" / "data" / "calibration.csv"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,12 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     summaries = cal.summaries_for(rows)
     priors = load_runtimes(a.runtimes)
     fitted = cal.fit_all(priors, rows, summaries)
-    lomo = cal.held_out(priors, rows, summaries, "model")
+    lodo = cal.held_out(priors, rows, summaries, "device")
     bands = {}
     for name in fitted:
-        errs = [1 + e["error_pct"] / 100 for e in lomo if e["runtime"] == name]
+        errs = [
+            1 + e["error_pct"] / 100 for e in lodo if e["runtime"] == name and e["split"] == "fit"
+        ]
         if errs:
-            bands[name] = min(3.0, cal.band_from(errs))
+            bands[name] = min(3.0, cal.band_from(errs, 0.9))
     report = []
     for name, rt in fitted.items():
         prior = priors[name]
@@ -54,12 +57,12 @@ def main(argv: list[str] | None = None) -> int:
                     "factor": k,
                     "prior": prior.priors.get(k, getattr(prior.efficiency, k)),
                     "fitted": getattr(rt.efficiency, k),
-                    "rows": sum(r.runtime == name for r in rows),
+                    "rows": sum(r.runtime == name and r.split == "fit" for r in rows),
                     "band": bands.get(name, prior.band),
                 }
             )
     print(cal.format_table(report, ["runtime", "factor", "prior", "fitted", "rows", "band"]))
-    res = cal.evaluate(fitted, rows, summaries)
+    res = cal.evaluate(fitted, [r for r in rows if r.split == "fit"], summaries)
     cols = ["model", "device", "runtime", "precision", "published_ms", "predicted_ms", "error_pct"]
     print()
     print(cal.format_table(res, cols))

@@ -30,6 +30,12 @@ _API: dict[str, str] = {
     "load_target": "edgekd.profile.targets",
     "load_data": "edgekd.data.loaders",
     "build_model": "edgekd.models.zoo",
+    "import_completions": "edgekd.completions.api",
+    "pull_completions": "edgekd.completions.api",
+    "generate_completions": "edgekd.completions.api",
+    "completions_stats": "edgekd.completions.api",
+    "eval_completions": "edgekd.completions.api",
+    "read_completions": "edgekd.completions.dataset",
 }
 
 

@@ -164,12 +164,13 @@ def compare(
 def _register_capabilities() -> None:
     """Commands that live with their stage: each module's ``register`` adds its commands.
     Those modules import nothing heavy at import time."""
+    from edgekd.completions import cli as completions_cli
     from edgekd.export import cli as export_cli
     from edgekd.profile import cli as profile_cli
     from edgekd.prune import cli as prune_cli
     from edgekd.quantize import cli as quantize_cli
 
-    for module in (export_cli, prune_cli, quantize_cli, profile_cli):
+    for module in (export_cli, prune_cli, quantize_cli, profile_cli, completions_cli):
         module.register(app)
 
 

@@ -2,82 +2,45 @@
 
 The layout follows TFLM's examples (``tensorflow/lite/micro/examples/hello_world/models``,
 generated with ``xxd -i``): a 16-byte aligned ``const unsigned char`` array, so the flatbuffer
-can be read in place from flash, and its length. The header also carries a tensor-arena size
-estimate (``estimate_arena_bytes``) to start from.
+can be read in place from flash, and its length. The header declares the tensor arena size
+measured by the TFLite Micro interpreter itself (``edgekd.runtime.tflm.measure_arena``): the
+smallest arena in which the model allocates.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from edgekd.errors import UsageError
+from edgekd.errors import ModelFileError, UsageError
 from edgekd.fileio import atomic_write_text, sha256_file
 
-# TfLiteType sizes in bytes, by schema TensorType value (tensorflow/lite/schema/schema.fbs)
-_TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8, 11: 8, 16: 4, 17: 1}
-
-# TFLM overhead margin (a heuristic, not a measurement). Besides the activation buffers the
-# arena holds: interpreter/allocator bookkeeping and per-node structs (FIXED), a TfLiteEvalTensor
-# plus quantization params per tensor (PER_TENSOR), persistent op data such as per-channel
-# multipliers and scratch buffers, and fragmentation of the greedy memory planner (FRACTION of
-# the activation peak). TFLM's docs say the arena size "may need to be determined by
-# experimentation": confirm on device with MicroInterpreter::arena_used_bytes().
-ARENA_FIXED_BYTES = 2048
-ARENA_PER_TENSOR_BYTES = 64
-ARENA_FRACTION = 0.25
-
-
-def estimate_arena_bytes(tflite_path: str | Path) -> dict[str, int]:
-    """Peak live activation bytes over the execution order, and that plus the TFLM margin.
-
-    A tensor without constant data lives from the op that writes it (or the start, for graph
-    inputs) to the last op that reads it (or the end, for graph outputs); the peak is the
-    largest sum of live tensor bytes at any op — the bound TFLM's greedy planner packs toward.
-    The profiling stage has the fuller model (``edgekd.profile``); this one only sizes the arena.
-    """
-    from edgekd.runtime.litert import read_model
-
-    model = read_model(tflite_path)
-    graph = model.subgraphs[0]
-    n_ops = len(graph.operators or [])
-    first: dict[int, int] = {int(t): 0 for t in graph.inputs}
-    last: dict[int, int] = {int(t): n_ops - 1 for t in graph.outputs}
-    for i, op in enumerate(graph.operators or []):
-        for t in op.outputs:
-            first.setdefault(int(t), i)
-            last[int(t)] = max(last.get(int(t), i), i)
-        for t in op.inputs:
-            if int(t) >= 0:
-                last[int(t)] = max(last.get(int(t), i), i)
-    sizes = {t: _tensor_bytes(model, graph.tensors[t]) for t in first}
-    peak = 0
-    for i in range(max(n_ops, 1)):
-        peak = max(peak, sum(b for t, b in sizes.items() if first[t] <= i <= last.get(t, i)))
-    margin = ARENA_FIXED_BYTES + ARENA_PER_TENSOR_BYTES * len(graph.tensors) + ARENA_FRACTION * peak
-    arena = int(-(-(peak + margin) // 16) * 16)  # round up to the 16-byte alignment
-    return {"peak_activation_bytes": int(peak), "arena_bytes": arena}
-
-
-def _tensor_bytes(model: Any, tensor: Any) -> int:
-    buf = model.buffers[tensor.buffer] if tensor.buffer < len(model.buffers) else None
-    if buf is not None and buf.data is not None and len(buf.data) > 0:
-        return 0  # constant data stays in flash
-    count = 1
-    for d in tensor.shape if tensor.shape is not None else []:
-        count *= max(int(d), 1)
-    return count * _TYPE_BYTES.get(int(tensor.type), 4)
+if TYPE_CHECKING:
+    from edgekd.runtime.tflm import TflmArena
 
 
 def write_c_array(
-    tflite_path: str | Path, out_dir: str | Path, name: str = "model_data"
+    tflite_path: str | Path,
+    out_dir: str | Path,
+    name: str = "model_data",
+    arena: TflmArena | None = None,
 ) -> tuple[Path, Path]:
-    """Write ``<name>.cc`` and ``<name>.h`` holding ``g_<name>`` and ``g_<name>_len``."""
+    """Write ``<name>.cc`` and ``<name>.h`` holding ``g_<name>``, ``g_<name>_len`` and
+    ``g_<name>_arena_size`` (measured with TFLM unless ``arena`` is given)."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise UsageError(f"C array name {name!r} is not a C identifier")
     tflite_path = Path(tflite_path)
-    arena = estimate_arena_bytes(tflite_path)  # also verifies the file
+    if arena is None:
+        from edgekd.runtime.tflm import measure_arena
+
+        arena = measure_arena(tflite_path)  # also verifies the file
+    if not arena.ok:
+        ops = ", ".join(arena.unsupported_ops) or "-"
+        raise ModelFileError(
+            f"{tflite_path}: TFLite Micro cannot allocate this model "
+            f"(unsupported op(s): {ops}; {arena.error})"
+        )
     data = tflite_path.read_bytes()
     out = Path(out_dir)
     cc_path, h_path = out / f"{name}.cc", out / f"{name}.h"
@@ -90,11 +53,12 @@ def write_c_array(
 extern const unsigned char g_{name}[];
 extern const unsigned int g_{name}_len;
 
-// Tensor arena estimate: peak live activations ({arena["peak_activation_bytes"]} bytes) plus a
-// TFLM overhead margin ({ARENA_FIXED_BYTES} B + {ARENA_PER_TENSOR_BYTES} B per tensor + \
-{int(ARENA_FRACTION * 100)}% of the peak).
-// A starting point: confirm with MicroInterpreter::arena_used_bytes() on the device.
-constexpr unsigned int g_{name}_arena_size = {arena["arena_bytes"]};
+// Tensor arena measured by the TensorFlow Lite Micro interpreter (PyPI tflite-micro): the
+// smallest arena, in 16-byte steps, in which this model allocates. Allocation report of a
+// generous arena: {arena.used_bytes} B used = head {arena.head_bytes} B (planned tensors) +
+// tail {arena.tail_bytes} B (persistent structs, measured on a 64-bit host: smaller on a
+// 32-bit core, so this size is an upper bound there).
+constexpr unsigned int g_{name}_arena_size = {arena.arena_bytes};
 
 #endif  // {guard}
 """

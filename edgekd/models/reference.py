@@ -237,6 +237,20 @@ REFERENCE: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
 }
 
 
+# MobileNetV1 at the widths and input sizes of TFLite's hosted models (Howard et al. 2017)
+def _mobilenet_v1_builder(width: float) -> Callable[[], nn.Module]:
+    return lambda: mobilenet_v1(width)
+
+
+REFERENCE.update(
+    {
+        f"mobilenet_v1_{w}_{r}": (_mobilenet_v1_builder(float(w)), (3, r, r))
+        for w in ("0.25", "0.5", "0.75", "1.0")
+        for r in (128, 160, 192, 224)
+    }
+)
+
+
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """Fold each BatchNorm into the Conv/Linear right before it in a Sequential (eval mode)."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval

@@ -317,7 +317,11 @@ def stage_export_tflite(ctx: Context) -> None:
     )
     task.update(len(cfg.precision))
     task.close()
-    failed = []
+    from edgekd.export.tflm_hop import mcu_hop_for_run
+    from edgekd.profile.targets import load_target
+
+    for_mcu = any(load_target(n).kind == "mcu" for n in r.targets.names)
+    failed = mcu_hop_for_run(ctx.run.path, metas, data.val.x, for_mcu, cfg.min_top1_agreement)
     for meta in metas:
         parity = meta.pop("parity")
         quant = meta["precision"]

@@ -59,16 +59,29 @@ def profile(
     ]
     path = resolve_model(model, int8=int8)  # inputs are all checked before any work
     summary = analyze(path)
+    mcu = _mcu_facts(summary, loaded)
     host = None
     if measure:
         from edgekd.profile.measure import measure_host
 
         host = measure_host(path, threads)
     rows = [
-        _target_row(summary, t, b, runtime, runtimes, threads, accuracy, strict)
+        _target_row(summary, t, b, runtime, runtimes, threads, accuracy, strict, mcu)
         for t, b in zip(loaded, resolved, strict=True)
     ]
-    return {"schema": SCHEMA, "model": _model_section(summary), "host": host, "targets": rows}
+    model_section = _model_section(summary)
+    arena = mcu.get("arena")
+    model_section["tflm_arena_bytes"] = arena.arena_bytes if arena is not None else None
+    model_section["tflm"] = arena.to_dict() if arena is not None else None
+    model_section["memory_peak"] = mcu.get("peak")
+    return {"schema": SCHEMA, "model": model_section, "host": host, "targets": rows}
+
+
+def _mcu_facts(summary: GraphSummary, targets: list[Target]) -> dict[str, Any]:
+    """TFLM arena (int8 .tflite) and the activation peak's tensors (.tflite), measured once."""
+    from edgekd.profile.mcu import measure_tflm, memory_peak
+
+    return {"arena": measure_tflm(summary), "peak": memory_peak(summary)}
 
 
 def profile_with(
@@ -111,10 +124,17 @@ def _target_row(
     threads: int | None,
     accuracy: float | None,
     strict: bool,
+    mcu: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    from edgekd.profile.mcu import MCU_RUNTIMES, explain_ram, tflm_reasons
+
+    mcu = mcu or {}
     rt_name = runtime or target.runtimes.default
     rt = runtimes[rt_name]
     reasons, notes = check(summary, target, rt_name, rt)
+    arena = mcu.get("arena")
+    reasons += tflm_reasons(arena, rt_name)
+    measured = arena.arena_bytes if arena is not None and rt_name in MCU_RUNTIMES else None
     row: dict[str, Any] = {
         "name": target.id,
         "title": target.name,
@@ -128,8 +148,9 @@ def _target_row(
         row.update(predicted=dict.fromkeys(_PREDICTED_KEYS), threads=None, top_ops=[], headroom={})
         row.update(verdict="unsupported", violations=[], unsupported=reasons, notes=notes)
         return row
-    pred = simulate(summary, target, rt, threads)
+    pred = simulate(summary, target, rt, threads, arena_bytes=measured)
     verdict, violations, headroom = judge(pred, target, budget, rt.band, accuracy, strict)
+    explain_ram(violations, mcu.get("peak"))
     if "min_accuracy" in budget and accuracy is None:
         notes.append("min_accuracy not checked: no accuracy given")
     if reasons:

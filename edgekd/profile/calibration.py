@@ -1,10 +1,12 @@
-"""Fit per-runtime efficiency factors to published on-device latencies.
+"""Fit per-runtime efficiency factors to published on-device latencies, and validate.
 
 Each runtime has at most three fitted factors (its ``fitted`` list in runtimes.yaml, e.g.
 int8 dense efficiency, depthwise multiplier, gemm multiplier); they are fitted by least
 squares on log latency (relative error, so a 1 ms and a 700 ms row weigh the same) over
-every calibration row of that runtime, across models: never per model. Everything else in
-the cost model is a fixed prior.
+the ``fit`` rows of that runtime, across models and devices: never per model or device.
+Everything else in the cost model is a prior from a document (targets/*.yaml, cores.yaml).
+Validation holds out one group at a time (device, model, core type), refits without it and
+predicts it; band coverage is the share of published values inside the predicted band.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekd.profile.graph import GraphSummary
-from edgekd.profile.schema import Runtime
+from edgekd.profile.schema import Runtime, Target
 from edgekd.profile.simulate import simulate
 from edgekd.profile.targets import load_target
 
@@ -38,6 +40,15 @@ class Row:
     latency_ms: float
     energy_mj: float | None
     source: str
+    split: str = "fit"
+    stack: str = ""
+    kernel_path: str = ""
+
+    @property
+    def core(self) -> str:
+        """Core type of the device's fastest cluster (for leave-one-core-type-out)."""
+        t = load_target(self.device)
+        return t.fastest_cores(1)[0].core or t.fastest_cores(1)[0].uarch
 
 
 def read_rows(path: str | Path) -> list[Row]:
@@ -56,6 +67,9 @@ def read_rows(path: str | Path) -> list[Row]:
                 latency_ms=float(r["latency_ms"]),
                 energy_mj=float(r["energy_mj"]) if r.get("energy_mj") else None,
                 source=r["source"],
+                split=(r.get("split") or "fit").strip(),
+                stack=(r.get("stack") or "").strip(),
+                kernel_path=(r.get("kernel_path") or "").strip(),
             )
         )
     return rows
@@ -80,8 +94,27 @@ def with_factors(rt: Runtime, factors: dict[str, float]) -> Runtime:
     return rt.model_copy(update={"efficiency": rt.efficiency.model_copy(update=factors)})
 
 
+def row_target(row: Row) -> Target:
+    """The row's device; with ``kernel_path: no-sdot`` the int8 peak of each core is that of
+    the widening-multiply path (2x the fp32 FMA rate) the measured kernels used instead of SDOT."""
+    t = load_target(row.device)
+    if row.kernel_path != "no-sdot":
+        return t
+    cores = [
+        c.model_copy(
+            update={
+                "macs_per_cycle": c.macs_per_cycle.model_copy(
+                    update={"int8": 2 * c.macs_per_cycle.fp32}
+                )
+            }
+        )
+        for c in t.cores
+    ]
+    return t.model_copy(update={"cores": cores})
+
+
 def predict_ms(row: Row, summary: GraphSummary, rt: Runtime) -> float:
-    return simulate(summary, load_target(row.device), rt, row.threads).latency_ms
+    return simulate(summary, row_target(row), rt, row.threads).latency_ms
 
 
 def fit_runtime(
@@ -121,10 +154,19 @@ def _informs(factor: str, rows: list[Row], summaries: dict[tuple[str, str], Grap
     return factor in classes or factor == "other"
 
 
-def band_from(errors: list[float]) -> float:
-    """Multiplicative band covering every fitted row's error, at least x1.25."""
-    worst = max((abs(math.log(e)) for e in errors), default=math.log(1.5))
-    return round(max(1.25, math.exp(worst)), 3)
+def band_from(errors: list[float], coverage: float = 0.9) -> float:
+    """Multiplicative band (x/÷) covering ``coverage`` of held-out ratios predicted /
+    published (the empirical quantile of |log ratio|), at least x1.25."""
+    logs = sorted(abs(math.log(e)) for e in errors if e > 0)
+    if not logs:
+        return 1.5
+    k = min(len(logs) - 1, max(0, math.ceil(coverage * len(logs)) - 1))
+    return round(max(1.25, math.exp(logs[k])), 3)
+
+
+def with_bands(runtimes: dict[str, Runtime], bands: dict[str, float]) -> dict[str, Runtime]:
+    """Copies of the runtimes with their uncertainty band replaced where given."""
+    return {n: rt.model_copy(update={"band": bands.get(n, rt.band)}) for n, rt in runtimes.items()}
 
 
 def fit_all(
@@ -133,7 +175,7 @@ def fit_all(
     """Every runtime refitted on its rows (runtimes without rows keep their priors)."""
     out = {}
     for name, rt in runtimes.items():
-        mine = [r for r in rows if r.runtime == name]
+        mine = [r for r in rows if r.runtime == name and r.split == "fit"]
         out[name] = with_factors(rt, fit_runtime(rt, mine, summaries))
     return out
 
@@ -145,13 +187,15 @@ def evaluate(
     out = []
     for r in rows:
         s = summaries[(r.model, r.precision)]
-        target = load_target(r.device)
-        pred = simulate(s, target, runtimes[r.runtime], r.threads)
+        pred = simulate(s, row_target(r), runtimes[r.runtime], r.threads)
         out.append(
             {
                 "model": r.model, "device": r.device, "runtime": r.runtime,
                 "precision": r.precision, "threads": r.threads, "macs": s.macs,
+                "split": r.split, "core": r.core,
                 "published_ms": r.latency_ms, "predicted_ms": round(pred.latency_ms, 4),
+                "low_ms": round(pred.latency_ms_low, 4), "high_ms": round(pred.latency_ms_high, 4),
+                "in_band": pred.latency_ms_low <= r.latency_ms <= pred.latency_ms_high,
                 "error_pct": round((pred.latency_ms / r.latency_ms - 1) * 100, 2),
                 "published_mj": r.energy_mj, "predicted_mj": round(pred.energy_mj, 4),
             }
@@ -165,11 +209,12 @@ def held_out(
     summaries: dict[tuple[str, str], GraphSummary],
     key: str,
 ) -> list[dict[str, Any]]:
-    """Leave-one-group-out: for each value of ``key`` ('device' or 'model'), fit without
-    its rows and predict them (a runtime left with no rows falls back to its priors)."""
+    """Leave-one-group-out: for each value of ``key`` ('device', 'model' or 'core'), fit on
+    the other groups' ``fit`` rows and predict every row of the group, with bands from the
+    training rows' own held-out errors (a runtime left with no rows keeps its priors)."""
     out: list[dict[str, Any]] = []
     for value in sorted({getattr(r, key) for r in rows}):
-        train = [r for r in rows if getattr(r, key) != value]
+        train = [r for r in rows if getattr(r, key) != value and r.split == "fit"]
         test = [r for r in rows if getattr(r, key) == value]
         fitted = fit_all(runtimes, train, summaries)
         for e in evaluate(fitted, test, summaries):
@@ -178,17 +223,41 @@ def held_out(
     return out
 
 
+def rebanded(results: list[dict[str, Any]], coverage: float = 0.9) -> list[dict[str, Any]]:
+    """Held-out results with each row's band set from the OTHER groups' held-out errors of
+    the same runtime (so a group's own error never widens its own band)."""
+    out = []
+    for e in results:
+        others = [
+            1 + o["error_pct"] / 100
+            for o in results
+            if o["runtime"] == e["runtime"]
+            and o["held_out"] != e["held_out"]
+            and o["split"] == "fit"
+        ]
+        band = band_from(others, coverage)
+        low, high = e["predicted_ms"] / band, e["predicted_ms"] * band
+        out.append({**e, "band": band, "low_ms": round(low, 4), "high_ms": round(high, 4),
+                    "in_band": low <= e["published_ms"] <= high})  # fmt: skip
+    return out
+
+
 def stats(results: list[dict[str, Any]]) -> dict[str, float]:
-    """Median absolute % error and share of rows within +-25%."""
+    """Median absolute % error, share of rows within +-25%, band coverage."""
     errs = sorted(abs(e["error_pct"]) for e in results)
     if not errs:
-        return {"median_abs_error_pct": float("nan"), "within_25_pct": float("nan"), "rows": 0}
+        return {
+            "median_abs_error_pct": float("nan"), "within_25_pct": float("nan"),
+            "band_coverage": float("nan"), "rows": 0,
+        }  # fmt: skip
     mid = len(errs) // 2
     median = errs[mid] if len(errs) % 2 else (errs[mid - 1] + errs[mid]) / 2
     within = sum(e <= 25 for e in errs) / len(errs)
+    banded = [e["in_band"] for e in results if "in_band" in e]
     return {
         "median_abs_error_pct": round(median, 2),
         "within_25_pct": round(within, 3),
+        "band_coverage": round(sum(banded) / len(banded), 3) if banded else float("nan"),
         "rows": len(errs),
     }
 

@@ -33,8 +33,13 @@ class MacsPerCycle(_Strict):
 
 
 class CoreCluster(_Strict):
+    """Cores of one type. ``macs_per_cycle`` is the pipeline's peak (TRM/SWOG); ``core``
+    names the core type in ``targets/cores.yaml`` that says which share of that peak each
+    kernel library sustains (a cluster without it uses the ``generic`` entry)."""
+
     name: str
     uarch: str
+    core: str | None = None
     count: int = Field(ge=1)
     freq_mhz: float = Field(gt=0)
     macs_per_cycle: MacsPerCycle
@@ -130,10 +135,30 @@ class Efficiency(_Strict):
     other: NonNegativeFloat = 0.25
 
 
-class Runtime(_Strict):
-    """A runtime's cost model: fitted efficiencies, fixed overheads and what it supports."""
+class KernelShare(_Strict):
+    """Share of a core's peak MAC rate a kernel library sustains on dense conv/GEMM."""
+
+    fp32: NonNegativeFloat
+    fp16: NonNegativeFloat | None = None
+    int8: NonNegativeFloat
+
+
+class CoreType(_Strict):
+    """A microarchitecture (``targets/cores.yaml``): per kernel library, the sustained share
+    of the peak in ``macs_per_cycle``, each with its source."""
 
     description: str
+    kernels: dict[str, KernelShare]
+    sources: dict[str, str]
+
+
+class Runtime(_Strict):
+    """A runtime's cost model: fitted efficiencies, fixed overheads and what it supports.
+    ``kernels`` maps a precision to the kernel library that computes it (a key of each core
+    type's ``kernels`` in cores.yaml)."""
+
+    description: str
+    kernels: dict[str, str] = {}
     device_kinds: list[Literal["phone", "board", "mcu"]]
     precisions: list[Literal["fp32", "fp16", "int8"]]
     efficiency: Efficiency

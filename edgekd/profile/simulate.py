@@ -1,10 +1,16 @@
 """Predict latency, memory, flash and energy of a graph on a device target.
 
-Per op, a roofline (Williams, Waterman & Patterson, "Roofline", CACM 2009):
+Per op, a roofline (Williams, Waterman & Patterson, "Roofline", CACM 2009) over a model of
+the microarchitecture, not of the clock alone:
 
-    t_op = max(MACs / (peak_MACs_per_s x eff[runtime, class, precision]),
+    rate_core = f_clock x peak_MACs_per_cycle[precision]          (target file: TRM/SWOG)
+                x share[core type, kernel library, precision]     (targets/cores.yaml)
+    t_op = max(MACs / (rate_core x eff[runtime, precision] x class[runtime, op class]),
                activation_bytes / bandwidth + weight_bytes / weight_bandwidth)
            + op_overhead_cycles / f_clock
+
+The kernel library is the runtime's for that precision (``kernels`` in runtimes.yaml);
+``eff`` is one of the runtime's at most three fitted factors (near 1 when the priors hold).
 
 Multi-thread compute scales by Amdahl's law (Amdahl 1967) over the fastest cores:
 ``t_n = t_1 x ((1 - p) + p x peak_1 / sum(peak_i))``. Ops a runtime fuses into their
@@ -18,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgekd.profile.graph import GraphSummary, OpInfo
-from edgekd.profile.schema import Efficiency, MacsPerCycle, Runtime, Target
+from edgekd.profile.schema import CoreCluster, Efficiency, MacsPerCycle, Runtime, Target
 
 
 @dataclass
@@ -82,6 +88,33 @@ def _class_factor(eff: Efficiency, op_class: str) -> float:
     return eff.other
 
 
+def kernel_share(cluster: CoreCluster, runtime: Runtime, precision: str) -> float:
+    """Share of the cluster's peak the runtime's kernel library sustains (cores.yaml); a
+    runtime without ``kernels`` (a user's own) or an unknown core uses the ``generic`` core."""
+    from edgekd.profile.targets import load_cores
+
+    lib = runtime.kernels.get(precision)
+    if lib is None:
+        return 1.0
+    cores = load_cores()
+    core = cores.get(cluster.core or "", cores["generic"])
+    share = core.kernels.get(lib) or cores["generic"].kernels.get(lib)
+    if share is None:
+        return 1.0
+    value = getattr(share, precision, None)
+    return float(value if value is not None else share.fp32)
+
+
+def core_rates(target: Target, runtime: Runtime, precision: str, threads: int) -> list[float]:
+    """Sustained dense MACs/s of each core the runtime's threads run on (fastest first)."""
+    cores = target.fastest_cores(min(threads, runtime.max_threads))
+    return [
+        c.freq_mhz * 1e6 * _peak_macs(c.macs_per_cycle, precision)
+        * kernel_share(c, runtime, precision)
+        for c in cores
+    ]  # fmt: skip
+
+
 def op_time_s(op: OpInfo, target: Target, runtime: Runtime, threads: int) -> float:
     """Roofline time of one op (seconds); see the module docstring."""
     if op.fused:
@@ -90,7 +123,7 @@ def op_time_s(op: OpInfo, target: Target, runtime: Runtime, threads: int) -> flo
     prec = compute_precision(target, op.precision)
     eff = getattr(runtime.efficiency, prec) * _class_factor(runtime.efficiency, op.op_class)
     f0 = cores[0].freq_mhz * 1e6
-    peaks = [c.freq_mhz * 1e6 * _peak_macs(c.macs_per_cycle, prec) for c in cores]
+    peaks = core_rates(target, runtime, prec, threads)
     compute = 0.0
     if op.macs and eff > 0 and peaks[0] > 0:
         t1 = op.macs / (peaks[0] * eff)
@@ -107,9 +140,17 @@ def op_time_s(op: OpInfo, target: Target, runtime: Runtime, threads: int) -> flo
 
 
 def simulate(
-    summary: GraphSummary, target: Target, runtime: Runtime, threads: int | None = None
+    summary: GraphSummary,
+    target: Target,
+    runtime: Runtime,
+    threads: int | None = None,
+    arena_bytes: int | None = None,
 ) -> Prediction:
-    """Predict latency (with a low/high band), peak RAM, flash and energy."""
+    """Predict latency (with a low/high band), peak RAM, flash and energy.
+
+    ``arena_bytes``: the tensor arena measured by TFLite Micro for this file; when given it
+    replaces the liveness estimate (peak activations x (1 + arena_overhead)).
+    """
     n = threads or default_threads(target, runtime)
     n = max(1, min(n, runtime.max_threads, target.core_count))
     notes: list[str] = []
@@ -117,7 +158,11 @@ def simulate(
     op_ms = [(op, op_time_s(op, target, runtime, n) * 1e3) for op in summary.ops]
     latency = sum(ms for _, ms in op_ms)
     mem = target.memory
-    arena = int(summary.peak_activation_bytes * (1 + runtime.arena_overhead))
+    if arena_bytes is not None:
+        arena = int(arena_bytes)
+        notes.append(f"RAM: tensor arena {arena:,} B measured by TFLite Micro + runtime overhead")
+    else:
+        arena = int(summary.peak_activation_bytes * (1 + runtime.arena_overhead))
     ram = arena + runtime.ram_overhead_bytes + (0 if mem.weights_in_flash else summary.file_bytes)
     band = runtime.band
     return Prediction(

@@ -10,9 +10,11 @@ import yaml
 from pydantic import ValidationError
 
 from edgekd.errors import TargetError
-from edgekd.profile.schema import Runtime, Target
+from edgekd.profile.schema import CoreType, Runtime, Target
 
 RUNTIMES_FILE = "runtimes.yaml"
+CORES_FILE = "cores.yaml"
+DATA_FILES = (RUNTIMES_FILE, CORES_FILE)
 
 
 def targets_dir() -> Path:
@@ -49,7 +51,7 @@ def _explain(path: Path, exc: ValidationError) -> str:
 
 
 def shipped_target_ids() -> list[str]:
-    return sorted(p.stem for p in targets_dir().glob("*.yaml") if p.name != RUNTIMES_FILE)
+    return sorted(p.stem for p in targets_dir().glob("*.yaml") if p.name not in DATA_FILES)
 
 
 def load_target_file(path: str | Path) -> Target:
@@ -93,5 +95,20 @@ def load_runtimes(path: str | Path | None = None) -> dict[str, Runtime]:
         except ValidationError as exc:
             raise TargetError(
                 _explain(p, exc).replace("invalid target", f"invalid runtime {name}")
+            ) from None
+    return out
+
+
+@lru_cache(maxsize=4)
+def load_cores(path: str | None = None) -> dict[str, CoreType]:
+    """Core types (``cores.yaml``): sustained share of peak per kernel library."""
+    p = Path(path) if path else targets_dir() / CORES_FILE
+    out: dict[str, CoreType] = {}
+    for name, body in _read_yaml(p).items():
+        try:
+            out[name] = CoreType.model_validate(body)
+        except ValidationError as exc:
+            raise TargetError(
+                _explain(p, exc).replace("invalid target", f"invalid core type {name}")
             ) from None
     return out

@@ -199,6 +199,15 @@ def _causes(key: str, t: dict[str, Any], model: dict[str, Any], n: int = 3) -> l
             for o in ops
             if o.get("latency_ms")
         ]
+    peak = model.get("memory_peak")
+    if key == "ram_bytes" and peak:
+        return [
+            f"{r['tensor'][-48:]}: {r['bytes']} B from {r['producer']}"
+            for r in (peak.get("live") or [])[:n]
+        ] + [
+            f"activation peak {peak['peak_bytes']} B at "
+            f"{peak['op']['op_type']}#{peak['op']['index']}"
+        ]
     if key == "ram_bytes" and model.get("peak_activation_bytes") is not None:
         return [
             f"peak activations {model['peak_activation_bytes']} B",
@@ -326,4 +335,20 @@ def training(artifacts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if hist:
             name = "distilled" if a.get("role") == "student" else a.get("role") or a["id"]
             out[name] = {"artifact": a["id"], **hist}
+    return out
+
+
+def memory_peaks(profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per profiled .tflite artifact: the op where live activations peak, the tensors live
+    there (largest first, with the op producing each) and the TFLM arena when measured."""
+    out = []
+    for p in profiles:
+        model = p.get("model") or {}
+        peak = model.get("memory_peak")
+        if peak:
+            out.append(
+                {"artifact": p.get("artifact"), "peak_bytes": peak["peak_bytes"],
+                 "op": peak["op"], "live": peak["live"],
+                 "tflm_arena_bytes": model.get("tflm_arena_bytes")}
+            )  # fmt: skip
     return out

@@ -69,6 +69,7 @@ def build_report(manifest: dict[str, Any]) -> dict[str, Any]:
         "violations": analysis.violations(profiles),
         "chosen": chosen,
         "budget_use": analysis.budget_use(profiles, chosen),
+        "memory_peaks": analysis.memory_peaks(profiles),
         "pareto_front": analysis.pareto_front(artifacts, profiles),
         "training": analysis.training(raw),
     }

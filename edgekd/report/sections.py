@@ -211,6 +211,30 @@ def budget_use(r: dict[str, Any]) -> Section:
     return sec
 
 
+def memory_peaks(r: dict[str, Any]) -> Section:
+    """Which tensors are live when activation memory peaks (what to shrink to fit RAM)."""
+    sec = Section("Memory at the activation peak")
+    peaks = r.get("memory_peaks") or []
+    if not peaks:
+        sec.text = ["No .tflite artifact was profiled."]
+        return sec
+    sec.text = [
+        "For each .tflite artifact, the op where live activations peak and the tensors "
+        "live there; ``tflm arena`` is the arena TensorFlow Lite Micro measured (int8 files)."
+    ]
+    sec.header = ["artifact", "peak op", "live at peak", "tensor", "bytes", "made by", "tflm arena"]
+    for p in peaks:
+        op = f"{p['op']['op_type']}#{p['op']['index']}"
+        for i, t in enumerate(p["live"][:3]):
+            sec.rows.append(
+                [p["artifact"] if i == 0 else "", op if i == 0 else "",
+                 fmt.nbytes(p["peak_bytes"]) if i == 0 else "", _s(t["tensor"])[-40:],
+                 fmt.nbytes(t["bytes"]), _s(t["producer"]),
+                 fmt.nbytes(p.get("tflm_arena_bytes")) if i == 0 else ""]
+            )  # fmt: skip
+    return sec
+
+
 def artifacts(r: dict[str, Any]) -> Section:
     sec = Section("Artifacts")
     sec.header = ["artifact", "role", "runtime", "params", "MACs", "size", "parity", "sha256"]
@@ -250,6 +274,7 @@ def sections(r: dict[str, Any]) -> list[Section]:
             violations,
             predictions,
             budget_use,
+            memory_peaks,
             artifacts,
             timings,
         )

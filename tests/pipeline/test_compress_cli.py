@@ -21,9 +21,10 @@ def run_dir_of(stdout: str) -> Path:
 
 @pytest.mark.slow
 def test_compress_writes_a_whole_run_directory(cli, tmp_path):
+    mcu = ["--set", "targets.names=[nano-33-ble]"]  # a microcontroller: the TFLM hop runs
     old_umask = os.umask(0o027)  # neither the usual 022 nor mkstemp's 0600: modes must follow it
     try:
-        r = cli("compress", "--out", str(tmp_path), "--quiet", *FAST, *NO_TARGETS)
+        r = cli("compress", "--out", str(tmp_path), "--quiet", *FAST, *mcu)
     finally:
         os.umask(old_umask)
     assert r.exit_code == 0, r.stderr
@@ -80,6 +81,14 @@ def test_compress_writes_a_whole_run_directory(cli, tmp_path):
     for path, m in modes.items():
         expected = 0o750 if (tmp_path / path).is_dir() else 0o640
         assert m == expected, f"{path}: {m:o}"
+    # the microcontroller hop: TFLM ran the int8 file, matched LiteRT, and its C array
+    # declares the arena TFLM measured (the same number the profile reports)
+    tflm = ids["student-tflite-int8"]
+    prof = next(p for p in report["profiles"] if p["artifact"] == "student-tflite-int8")
+    arena = prof["model"]["tflm_arena_bytes"]
+    assert arena and f"g_model_data_arena_size = {arena};" in (run / "model_data.h").read_text()
+    assert (run / "model_data.cc").is_file()
+    assert tflm["parity"]["status"] == "pass"
 
 
 @pytest.mark.slow

@@ -153,3 +153,32 @@ def test_cli_module_does_not_import_heavy_backends() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
                          env={"PYTHONPATH": root, "PATH": ""}, check=True)  # fmt: skip
     assert out.stdout.strip() == "[]"
+
+
+def test_mcu_ram_is_the_arena_tflm_measures(tiny_tflite_int8: Path, tiny_tflite: Path) -> None:
+    pytest.importorskip("tflite_micro")
+    from edgekd.profile.targets import load_runtimes
+    from edgekd.runtime.tflm import measure_arena
+
+    r = profile(tiny_tflite_int8, targets=["nano-33-ble", "pixel-4"], measure=False)
+    arena = measure_arena(tiny_tflite_int8).arena_bytes
+    assert r["model"]["tflm_arena_bytes"] == arena and arena > 0
+    mcu = r["targets"][0]
+    overhead = load_runtimes()[mcu["runtime"]].ram_overhead_bytes
+    assert mcu["predicted"]["peak_ram_bytes"] == arena + overhead
+    # float files are not measured (DESIGN: int8 .tflite only), ONNX neither
+    assert (
+        profile(tiny_tflite, targets=["pixel-4"], measure=False)["model"]["tflm_arena_bytes"]
+        is None
+    )
+
+
+def test_ram_violation_names_the_ops_at_the_peak(tiny_tflite_int8: Path) -> None:
+    r = profile(
+        tiny_tflite_int8, targets=["nano-33-ble"], budgets={"nano-33-ble": {"ram_bytes": 1}},
+        measure=False,
+    )  # fmt: skip
+    peak = r["model"]["memory_peak"]
+    assert peak["peak_bytes"] > 0 and peak["live"]
+    (v,) = [v for v in r["targets"][0]["violations"] if v["key"] == "ram_bytes"]
+    assert "activation peak" in v["message"] and peak["op"]["op_type"] in v["message"]

@@ -18,13 +18,13 @@ def _scaled(summary, k: int):  # noqa: ANN001, ANN202
 
 
 @pytest.mark.parametrize("target", ["pixel-4", "rpi-4", "nucleo-l4r5zi", "esp32-s3"])
-def test_latency_monotone_in_macs(big_onnx: Path, target: str) -> None:
+def test_latency_monotone_in_macs(big_onnx: Path, tiny_onnx: Path, target: str) -> None:
     s = analyze(big_onnx)
     t = load_target(target)
     rt = load_runtimes()[t.runtimes.default]
     times = [simulate(_scaled(s, k), t, rt).latency_ms for k in (1, 2, 8)]
     assert times[0] < times[1] < times[2]
-    small = simulate(analyze(big_onnx.with_name("tiny.onnx")), t, rt).latency_ms
+    small = simulate(analyze(tiny_onnx), t, rt).latency_ms
     assert small < times[0]
 
 
@@ -85,3 +85,28 @@ def test_unknown_budget_key() -> None:
     with pytest.raises(UsageError, match="unknown budget key 'latency'.*latency_ms") as e:
         resolve_budget(load_target("pixel-4"), {"latency": 5})
     assert e.value.exit_code == 2
+
+
+def _per_clock(target: str, summary, threads: int = 1) -> float:  # noqa: ANN001
+    """Simulated MACs per cycle of the fastest core (clock divided out)."""
+    t = load_target(target)
+    ms = simulate(summary, t, load_runtimes()[t.runtimes.default], threads).latency_ms
+    return summary.macs / (ms * 1e-3) / (t.fastest_cores(1)[0].freq_mhz * 1e6)
+
+
+def test_microarchitecture_not_clock(big_onnx: Path, big_int8: Path) -> None:
+    """A76 has twice A75's ASIMD width; M7 dual-issues CMSIS-NN's loads (about 2x M4 per
+    cycle); M0+ has no DSP MAC; int8 beats fp32 per cycle on an A72 without SDOT."""
+    fp, q = analyze(big_onnx), analyze(big_int8)
+    assert _per_clock("pixel-4", fp) > 1.5 * _per_clock("pixel-3", fp)
+    assert _per_clock("stm32f746-disco", q) > 1.5 * _per_clock("nucleo-l4r5zi", q)
+    assert _per_clock("nucleo-g0b1re", q) < 0.5 * _per_clock("nucleo-l4r5zi", q)
+    assert _per_clock("rpi-4", q) > _per_clock("rpi-4", fp)
+
+
+def test_measured_arena_replaces_the_estimate(big_int8: Path) -> None:
+    s = analyze(big_int8)
+    rt = load_runtimes()["tflm-cmsis-nn"]
+    p = simulate(s, load_target("nucleo-l4r5zi"), rt, arena_bytes=12345)
+    assert p.peak_ram_bytes == 12345 + rt.ram_overhead_bytes
+    assert any("measured by TFLite Micro" in n for n in p.notes)
