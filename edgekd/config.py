@@ -6,4 +6,5 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `inf` would pass a `gt=0` bound (a temperature of inf trains NaN)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from edgekd.config import Section
 
@@ -29,3 +29,12 @@ class DataConfig(Section):
     normalize: Literal["standard", "none"] = "standard"
     unlabeled: bool = Field(False, description="ignore training labels (alpha is forced to 0)")
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _fractions_leave_a_train_split(self) -> DataConfig:
+        if self.test_fraction + self.val_fraction >= 1:
+            raise ValueError(
+                f"test_fraction ({self.test_fraction:g}) + val_fraction ({self.val_fraction:g}) "
+                "must be below 1 to leave samples for training"
+            )
+        return self

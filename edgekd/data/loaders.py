@@ -6,6 +6,7 @@ Normalization statistics come from the train split only and travel with the arti
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,11 @@ from typing import Any
 import numpy as np
 
 from edgekd.data.config import DataConfig
+from edgekd.data.splits import split_indices
 from edgekd.errors import DataError
 from edgekd.fileio import sha256_bytes
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -52,24 +56,10 @@ def load_data(cfg: DataConfig | None = None) -> DataSplits:
 def split_and_normalize(
     x: np.ndarray, y: np.ndarray, cfg: DataConfig, class_names: list[str]
 ) -> DataSplits:
-    from sklearn.model_selection import train_test_split
-
     x = x.astype(np.float32)
-    idx = np.arange(len(x))
-    counts = np.bincount(y)
-    stratify = y if counts.min() >= 3 else None
-    rest, test = train_test_split(
-        idx, test_size=cfg.test_fraction, random_state=cfg.seed, stratify=stratify
-    )
-    val_share = cfg.val_fraction / (1 - cfg.test_fraction)
-    train, val = train_test_split(
-        rest,
-        test_size=val_share,
-        random_state=cfg.seed,
-        stratify=None if stratify is None else y[rest],
-    )
-    rng = np.random.default_rng(cfg.seed)
-    calib = rng.permutation(train)[: min(cfg.calib_samples, len(train))]
+    where = f"data.source={cfg.source}" if cfg.path is None else str(cfg.path)
+    ix = split_indices(y, cfg, where, class_names)
+    train, val, test, calib = ix.train, ix.val, ix.test, ix.calib
     mean, std = _stats(x[train], cfg.normalize)
 
     def make(ix: np.ndarray, labeled: bool = True) -> Split:
@@ -152,16 +142,34 @@ def read_npz(
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
     if x is None:
         raise DataError(f"{path}: expected an array named 'x' (found {sorted(files)})")
-    if not np.issubdtype(x.dtype, np.number) or x.ndim < 2:
-        raise DataError(f"{path}: 'x' must be a numeric (N, ...) array, got {x.dtype} {x.shape}")
-    if not np.all(np.isfinite(x)):
-        row = int(np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0])
-        raise DataError(f"{path}: array 'x' has NaN or inf at row {row}")
+    if x.dtype.kind not in "iuf" or x.ndim < 2 or 0 in x.shape[1:]:
+        raise DataError(
+            f"{path}: 'x' must be a real-valued (N, ...) array with at least one feature, "
+            f"got {x.dtype} {x.shape}"
+        )
+    x32 = x.astype(np.float32)
+    if not np.all(np.isfinite(x32)):
+        row = int(np.argwhere(~np.isfinite(x32.reshape(len(x32), -1)))[0][0])
+        raise DataError(f"{path}: array 'x' has NaN or inf at row {row} (as float32: |x| < 3.4e38)")
     if y is None and need_y:
         raise DataError(f"{path}: expected a label array named 'y' (found {sorted(files)})")
     if y is not None and len(y) != len(x):
         raise DataError(f"{path}: 'x' has {len(x)} rows but 'y' has {len(y)}")
-    return x.astype(np.float32), y
+    if need_y and y is not None:
+        check_labels(y, path)
+    return x32, y
+
+
+def check_labels(y: np.ndarray, path: Path) -> None:
+    """Labels are one per row (1-D), integers, floats or strings, none NaN."""
+    if y.ndim != 1:
+        hint = " (one-hot? store y.argmax(1))" if y.ndim == 2 else ""
+        raise DataError(f"{path}: 'y' must be a 1-D array of labels, got shape {y.shape}{hint}")
+    if y.dtype.kind not in "biufUS":
+        raise DataError(f"{path}: 'y' must hold integer, float or string labels, got {y.dtype}")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        row = int(np.argwhere(~np.isfinite(y))[0][0])
+        raise DataError(f"{path}: label 'y' is NaN or infinite at row {row}")
 
 
 def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -174,8 +182,15 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
 def _load_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     import csv
 
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: not UTF-8 text (byte {exc.start}); expected a CSV file with a header row"
+        ) from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: not a readable CSV file ({exc})") from None
     if not rows:
         raise DataError(f"{path}: the CSV file is empty")
     header, body = rows[0], rows[1:]
@@ -186,6 +201,8 @@ def _load_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray, li
         )
     li = header.index(label_column)
     feats = [i for i in range(len(header)) if i != li]
+    if not feats:
+        raise DataError(f"{path}: no feature columns besides the label column {label_column!r}")
     x = np.empty((len(body), len(feats)), np.float32)
     labels = []
     for r, row in enumerate(body):
@@ -199,13 +216,17 @@ def _load_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray, li
                 raise DataError(
                     f"{path}: row {line}, column {header[i]!r}: {row[i]!r} is not a number"
                 ) from None
-            if not np.isfinite(v):
-                raise DataError(f"{path}: row {line}, column {header[i]!r} is NaN or infinite")
+            if not abs(v) <= FLOAT32_MAX:  # NaN, inf, or inf once stored as float32
+                raise DataError(
+                    f"{path}: row {line}, column {header[i]!r} is NaN or infinite in float32 "
+                    f"({row[i]!r})"
+                )
             x[r, j] = v
         if row[li].strip() == "" or row[li].strip().lower() == "nan":
             raise DataError(f"{path}: row {line}, column {label_column!r}: missing label")
         labels.append(row[li].strip())
-    y, names = _encode_labels(np.asarray(labels))
+    as_ints = [int(v) for v in labels if re.fullmatch(r"-?[0-9]{1,18}", v)]  # int64 range
+    y, names = _encode_labels(np.asarray(as_ints if len(as_ints) == len(labels) else labels))
     return x, y, names
 
 

@@ -66,6 +66,10 @@ def export(
         raise UsageError("--format onnx exports fp32 only (no --precision/--int8-io/--c-array)")
     if int8_io and precision != "int8":
         raise UsageError("--int8-io needs --precision int8")
+    if out is not None and out.suffix.lower() != f".{format}":
+        raise UsageError(
+            f"--out {out}: --format {format} writes a .{format} file; name it *.{format}"
+        )
     from edgekd.data.loaders import read_npz
 
     calib_x = read_npz(calib, "--calib")[0][:calib_samples] if calib is not None else None
@@ -178,35 +182,39 @@ def load_torch_model(
     ``torch.export`` program. ``.safetensors`` is a state dict for a zoo model.
     """
     from edgekd.errors import ModelFileError, UsageError
+    from edgekd.models.files import TORCH_KINDS, describe_state_dict, torch_file_kind
 
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
     suffix = path.suffix.lower()
-    if suffix == ".safetensors":
-        missing = [
-            f"--{k.replace('_', '-')}"
-            for k, v in dict(
-                arch=arch, width=width, depth=depth, input_shape=shape, num_classes=num_classes
-            ).items()
-            if v is None
-        ]
+    if suffix not in (".safetensors", ".pt2", ".pt", ".pth"):
+        raise ModelFileError(
+            f"{path}: unknown model suffix {suffix!r}; expected .pt, .pth, .pt2 or .safetensors"
+        )
+    kind = "state_dict" if suffix == ".safetensors" else torch_file_kind(path)
+    if kind in ("state_dict", "pickle"):
+        what = describe_state_dict(path)  # refuses a pickle that is not a state dict
+        given = dict(
+            arch=arch, width=width, depth=depth, input_shape=shape, num_classes=num_classes
+        )
+        missing = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is None]
         if missing:
-            raise UsageError(f"{path}: a safetensors state dict needs {', '.join(missing)}")
+            raise UsageError(
+                f"{path}: {what}, which has no architecture: it needs {', '.join(missing)}"
+            )
         assert arch and width and depth and shape and num_classes
         from edgekd.models.files import load_zoo_weights
 
         return load_zoo_weights(path, arch, shape, num_classes, width, depth), shape
-    if suffix == ".pt2":
+    if kind == "exported":
         return _load_exported(path, shape)
-    if suffix in (".pt", ".pth"):
+    if kind == "torchscript":
         if shape is None:
             raise UsageError(
                 f"{path}: TorchScript has no input shape; pass --input-shape or --calib"
             )
         return _load_torchscript(path, shape), shape
-    raise ModelFileError(
-        f"{path}: unknown model suffix {suffix!r}; expected .pt, .pth, .pt2 or .safetensors"
-    )
+    raise ModelFileError(f"{path}: {TORCH_KINDS[kind]} (corrupt or truncated?)")
 
 
 def _load_exported(path: Path, shape: tuple[int, ...] | None) -> tuple[Any, tuple[int, ...]]:

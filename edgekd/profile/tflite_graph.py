@@ -53,12 +53,36 @@ def analyze_tflite(path: Path) -> GraphSummary:
         _ = [op.inputs for op in sg.operators]
     except Exception as exc:
         raise ModelFileError(f"{path}: not a readable TFLite flatbuffer ({exc})") from None
+    _check_structure(model, sg, tensors, path)
     names = builtin_op_names()
     op_names = [op_code_name(code, names) for code in model.operatorCodes]
     return _summarise(model, sg, tensors, op_names, path, len(buf))
 
 
-def _buffer_bytes(model: Any, t: Any, file_len: int) -> int:
+def _check_structure(model: Any, sg: Any, tensors: list[Any], path: Path) -> None:
+    """Every index the graph uses points inside its table and every shape is non-negative,
+    as LiteRT's verifier requires; a flatbuffer that parses but breaks this is corrupt."""
+    n, codes = len(tensors), len(model.operatorCodes if model.operatorCodes is not None else [])
+
+    def bad(what: str) -> ModelFileError:
+        return ModelFileError(f"{path}: not a valid TFLite model (corrupt?): {what}")
+
+    for k, op in enumerate(sg.operators if sg.operators is not None else []):
+        if not 0 <= op.opcodeIndex < codes:
+            raise bad(f"operator {k} uses operator code {op.opcodeIndex} of {codes}")
+        ins, outs = _indices(op.inputs), _indices(op.outputs)
+        for i in ins + outs:  # -1 marks an omitted optional input
+            if not -1 <= int(i) < n or (i == -1 and i in outs):
+                raise bad(f"operator {k} refers to tensor {i}, but the subgraph has {n}")
+    for i in _indices(sg.inputs) + _indices(sg.outputs):
+        if not 0 <= int(i) < n:
+            raise bad(f"a subgraph input/output refers to tensor {i}, but there are {n}")
+    for t in tensors:
+        if t.shape is not None and any(int(d) < 0 for d in t.shape):
+            raise bad(f"tensor {t.name!r} has a negative dimension {list(t.shape)}")
+
+
+def _buffer_bytes(model: Any, t: Any, file_len: int, path: Path) -> int:
     b = model.buffers[t.buffer] if 0 <= t.buffer < len(model.buffers) else None
     if b is None:
         return 0
@@ -66,7 +90,9 @@ def _buffer_bytes(model: Any, t: Any, file_len: int) -> int:
         return len(b.data)
     if b.offset and b.offset > 1:
         if b.offset + b.size > file_len:
-            raise ModelFileError("TFLite buffer points past the end of the file (truncated)")
+            raise ModelFileError(
+                f"{path}: a TFLite buffer points past the end of the file (truncated?)"
+            )
         return int(b.size)
     return 0
 
@@ -78,7 +104,7 @@ def _summarise(model, sg, tensors, op_names, path: Path, file_len: int) -> Graph
     const: dict[int, int] = {}
     const_item: dict[int, tuple[int, bool]] = {}
     for i, t in enumerate(tensors):
-        nbytes = _buffer_bytes(model, t, file_len)
+        nbytes = _buffer_bytes(model, t, file_len, path)
         if nbytes:
             const[i], const_item[i] = nbytes, items[i]
     params = _params(sg, op_names, const, tensors, numel)
@@ -98,10 +124,10 @@ def _summarise(model, sg, tensors, op_names, path: Path, file_len: int) -> Graph
             continue
         fused = name in VIEW_OPS
         acts = [i for i in ins if i not in const]
-        if fused and acts:
+        if fused and acts and outs:
             aliases.union(str(acts[0]), str(outs[0]))
         info = _op_info(k, name, op, ins, outs, shapes, numel, const, const_item, items, fused)
-        info.name = tensors[outs[0]].name.decode() if outs and tensors[outs[0]].name else info.name
+        info.name = (_name(tensors[outs[0]]) if outs else "") or info.name
         ops.append(info)
         pairs.append((info, acts + outs))
         for o in outs:
@@ -126,8 +152,18 @@ def _summarise(model, sg, tensors, op_names, path: Path, file_len: int) -> Graph
         macs=sum(op.macs for op in ops),
         peak_activation_bytes=peak_live_bytes(rsteps, sizes, g_in, g_out),
         ops=ops,
-        input_shapes={tensors[i].name.decode(): shapes[i] for i in sg.inputs},
+        input_shapes={_name(tensors[i]): shapes[i] for i in sg.inputs},
     )
+
+
+def _indices(v: Any) -> list[int]:
+    """A flatbuffer index vector (numpy array, list or None) as a list of ints."""
+    return [] if v is None else [int(i) for i in v]
+
+
+def _name(tensor: Any) -> str:
+    """A tensor's name (bytes in the flatbuffer; undecodable bytes replaced, not fatal)."""
+    return tensor.name.decode("utf-8", errors="replace") if tensor.name else ""
 
 
 def _params(sg, op_names, const, tensors, numel) -> tuple[int, int]:  # noqa: ANN001

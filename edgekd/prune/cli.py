@@ -1,11 +1,12 @@
 """``edgekd prune MODEL ...``: prune a zoo model's weights and fine-tune it by self-distillation.
 
-MODEL is a safetensors state dict of a zoo architecture (``--arch/--width/--depth``): the
-layers must be real ``nn.Conv2d``/``nn.Linear`` modules to be pruned, which TorchScript and
-``torch.export`` files do not have. The teacher for fine-tuning is the unpruned model itself;
-its logits on the training split are computed once, before pruning. The pruned model is
-written as a ``torch.export`` program (``.pt2``; structured pruning changes layer shapes, so
-a zoo state dict could not describe it) or, for unstructured pruning, as ``.safetensors``.
+MODEL is a state dict of a zoo architecture (``--arch/--width/--depth``; ``.safetensors`` or
+a ``torch.save``'d ``.pt``): the layers must be real ``nn.Conv2d``/``nn.Linear`` modules to be
+pruned, which TorchScript and ``torch.export`` files do not have. The teacher for fine-tuning
+is the unpruned model itself; its logits on the training split are computed once, before
+pruning. The pruned model is written as a ``torch.export`` program (``.pt2``; structured
+pruning changes layer shapes, so a zoo state dict could not describe it) or, for unstructured
+pruning, as ``.safetensors``: ``--out``'s suffix chooses, and any other suffix is refused.
 
 Heavy backends are imported inside the command, never at import time.
 """
@@ -19,19 +20,25 @@ import typer
 
 
 def load_zoo_model(path: Path, arch: str, width: int, depth: int, data: Any) -> Any:
-    """Build the zoo model and load the safetensors weights at ``path`` into it (strict)."""
-    from edgekd.errors import UsageError
+    """Build the zoo model and load the state dict at ``path`` (a ``.safetensors`` file or a
+    ``torch.save``'d ``.pt``/``.pth``) into it (strict)."""
+    from edgekd.errors import ModelFileError, UsageError
+    from edgekd.models.files import TORCH_KINDS, load_zoo_weights, torch_file_kind
 
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found")
     suffix = path.suffix.lower()
-    if suffix in (".pt", ".pth", ".pt2"):
+    if suffix not in (".safetensors", ".pt", ".pth", ".pt2"):
+        raise UsageError(f"{path}: expected a .safetensors (or torch.save'd .pt) state dict")
+    kind = "pickle" if suffix == ".safetensors" else torch_file_kind(path)
+    if kind in ("torchscript", "exported"):
         raise UsageError(
-            f"{path}: TorchScript and torch.export files have no editable layers to prune; "
-            "pass the model's safetensors state dict with --arch/--width/--depth"
+            f"{path}: {TORCH_KINDS[kind]} has no editable layers to prune; pass the model's "
+            "state dict (.safetensors, or torch.save(model.state_dict())) with "
+            "--arch/--width/--depth"
         )
-    if suffix != ".safetensors":
-        raise UsageError(f"{path}: expected a .safetensors state dict of a zoo model")
-    from edgekd.models.files import load_zoo_weights
-
+    if kind == "unknown":
+        raise ModelFileError(f"{path}: {TORCH_KINDS[kind]} (corrupt or truncated?)")
     return load_zoo_weights(path, arch, data.input_shape, data.num_classes, width, depth)
 
 
@@ -40,25 +47,51 @@ def load_cli_data(spec: str) -> Any:
     from edgekd.data.config import BUILTIN_DATASETS, DataConfig
     from edgekd.data.loaders import load_data
 
+    # pruning draws no calibration samples: ask for one, so small data sets are not refused
     if spec in BUILTIN_DATASETS:
-        return load_data(DataConfig(source=spec))  # type: ignore[arg-type]
-    return load_data(DataConfig(source="npz", path=Path(spec)))
+        return load_data(DataConfig(source=spec, calib_samples=1))  # type: ignore[arg-type]
+    return load_data(DataConfig(source="npz", path=Path(spec), calib_samples=1))
 
 
-def save_model(model: Any, out: Path, method: str, sample: Any) -> None:
+# --out suffix -> what is written; the content always matches the suffix.
+OUT_SUFFIXES = {
+    ".pt2": "torch.export program (any pruning method)",
+    ".safetensors": "state dict of the zoo architecture (unstructured pruning only)",
+}
+
+
+def check_out(out: Path, method: str) -> None:
+    """Refuse an output name whose suffix would not match what prune writes."""
     from edgekd.errors import UsageError
+
+    suffix = out.suffix.lower()
+    if suffix not in OUT_SUFFIXES:
+        allowed = "; ".join(f"{k}: {v}" for k, v in OUT_SUFFIXES.items())
+        raise UsageError(
+            f"--out {out}: prune writes {allowed}, not {suffix or 'a file without suffix'!r}"
+            + ("; for ONNX, run `edgekd export OUT.pt2 --format onnx`" if suffix == ".onnx" else "")
+        )
+    if suffix == ".safetensors" and method == "structured":
+        raise UsageError(
+            f"--out {out}: structured pruning changes layer shapes, which a zoo state dict "
+            "cannot describe; write a .pt2 file"
+        )
+
+
+def save_model(model: Any, out: Path, sample: Any) -> None:
+    """Write the pruned model in the format ``out``'s suffix names (``check_out`` first)."""
     from edgekd.models.files import save_exported, save_weights
 
-    if out.suffix != ".safetensors":
-        save_exported(model, sample, out)
-    elif method == "structured":
-        raise UsageError(f"--out {out}: structured pruning changes layer shapes; write a .pt2 file")
-    else:
+    if out.suffix.lower() == ".safetensors":
         save_weights(model, out)
+    else:
+        save_exported(model, sample, out)
 
 
 def prune_command(
-    model: Annotated[Path, typer.Argument(help="safetensors state dict of a zoo model.")],
+    model: Annotated[
+        Path, typer.Argument(help="State dict of a zoo model (.safetensors or torch.save'd .pt).")
+    ],
     data: Annotated[str, typer.Option(help="digits (or a built-in) or PATH.npz.")] = "digits",
     arch: Annotated[str, typer.Option(help="Zoo architecture of MODEL.")] = "cnn",
     width: Annotated[int, typer.Option(help="Zoo width of MODEL.")] = 8,
@@ -98,12 +131,13 @@ def prune_command(
         e = exc.errors()[0]
         field = ".".join(str(x) for x in e["loc"])
         raise RecipeError(f"--{field.replace('_', '-')}: {e['msg']}") from None
+    out = out or model.with_name(f"{model.stem}.pruned.pt2")
+    check_out(out, method)
     splits = load_cli_data(data)
     net = load_zoo_model(model, arch, width, depth, splits)
     teacher_logits = predict(net, splits.train.x)  # the dense model teaches its pruned self
     pruned, result = prune(net, cfg, splits, teacher_logits, DistillConfig())
-    out = out or model.with_name(f"{model.stem}.pruned.pt2")
-    save_model(pruned, out, method, splits.val.x[:2])
+    save_model(pruned, out, splits.val.x[:2])
     b, a = result["before"], result["after"]
     typer.echo(f"wrote {out}")
     typer.echo(f"params {b['params']} -> {a['params']}, MACs {b['macs']} -> {a['macs']}")

@@ -80,14 +80,9 @@ class PtqSettings:
 
 
 def load_model(path: str | Path) -> Any:
-    onnx = require("onnx", "onnx")
-    p = Path(path)
-    if not p.is_file():
-        raise ModelFileError(f"model file not found: {p}")
-    try:
-        return onnx.load(str(p))
-    except Exception as exc:
-        raise ModelFileError(f"{p}: not a readable ONNX model ({exc})") from None
+    from edgekd.runtime.onnx import read_onnx
+
+    return read_onnx(path)  # checked: an empty or truncated file names itself
 
 
 def is_quantized(model: Any) -> bool:

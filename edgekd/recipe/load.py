@@ -81,8 +81,8 @@ def _parse_yaml(text: str, where: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         pos = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise RecipeError(f"{where}: YAML syntax error{pos}: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{where}: YAML error: {exc}") from None
+    except yaml.YAMLError as exc:  # e.g. ReaderError: a control character; one line
+        raise RecipeError(f"{where}: YAML error: {' '.join(str(exc).split())}") from None
 
 
 def _apply_override(raw: dict[str, Any], item: str) -> None:
@@ -109,14 +109,21 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         if isinstance(sec, dict) and isinstance(sec.get("path"), str):
             p = Path(sec["path"]).expanduser()
             sec["path"] = str(p if p.is_absolute() else base / p)
-    for sec in raw.get("teachers") or []:
+    teachers = raw.get("teachers")
+    for sec in teachers if isinstance(teachers, list) else []:  # a non-list fails validation
         if isinstance(sec, dict) and isinstance(sec.get("path"), str):
             p = Path(sec["path"]).expanduser()
             sec["path"] = str(p if p.is_absolute() else base / p)
 
 
+def _loc_part(x: Any) -> str:
+    """A key as written, quoted when it is not a plain name (a newline, a dot, empty)."""
+    text = str(x)
+    return text if text and text.replace("_", "a").replace("-", "a").isalnum() else repr(x)
+
+
 def _describe(err: Any) -> str:
-    loc = ".".join(str(x) for x in err["loc"]) or "<top>"
+    loc = ".".join(_loc_part(x) for x in err["loc"]) or "<top>"
     if err["type"] == "extra_forbidden":
         return f"{loc}: unknown key (check the spelling; `edgekd init` writes every key)"
     if err["type"] == "value_error":  # a model validator's own message says it all

@@ -171,7 +171,11 @@ def op_code_name(code: Any, names: dict[int, str]) -> str:
     builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
     name = names.get(builtin, f"BUILTIN_{builtin}")
     if name == "CUSTOM" and code.customCode:
-        custom = code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
+        custom = (
+            code.customCode.decode("utf-8", errors="replace")
+            if isinstance(code.customCode, bytes)
+            else code.customCode
+        )
         return f"CUSTOM:{custom}"
     return name
 

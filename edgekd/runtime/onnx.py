@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edgekd.errors import ModelFileError, require
 
 
-def check_onnx_file(path: str | Path) -> None:
-    """Raise ``ModelFileError`` naming the file if it is missing, truncated or not ONNX."""
+def read_onnx(path: str | Path) -> Any:
+    """The ``ModelProto`` of an ONNX file that passes ``onnx.checker``; a missing, truncated or
+    non-ONNX file (an empty file parses as an empty model) is a ``ModelFileError`` naming it."""
     onnx = require("onnx", "onnx")
     p = Path(path)
     if not p.is_file():
@@ -23,6 +25,14 @@ def check_onnx_file(path: str | Path) -> None:
         raise ModelFileError(
             f"{p}: not a valid ONNX model (corrupt or truncated?): {first}"
         ) from None
+    if len(model.graph.node) == 0:
+        raise ModelFileError(f"{p}: not a valid ONNX model (empty or truncated?): no nodes")
+    return model
+
+
+def check_onnx_file(path: str | Path) -> None:
+    """Raise ``ModelFileError`` naming the file if it is missing, truncated or not ONNX."""
+    read_onnx(path)
 
 
 class OnnxRunner:

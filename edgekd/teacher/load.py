@@ -1,9 +1,10 @@
 """Load a teacher from any source the recipe names, behind one interface.
 
 A teacher maps inputs to logits. Sources: a zoo model trained here (cached by recipe and
-data hash), a safetensors state dict plus a zoo architecture, a TorchScript or
-``torch.export`` file, an ONNX file (run by onnxruntime) or a scikit-learn estimator
-(skops, or joblib/pickle with ``trust: true`` since unpickling can execute arbitrary code).
+data hash), a state dict (safetensors, or a ``torch.save``'d ``.pt``) plus a zoo
+architecture, a TorchScript or ``torch.export`` file, an ONNX file (run by onnxruntime) or a
+scikit-learn estimator (skops, or joblib/pickle with ``trust: true`` since unpickling can
+execute arbitrary code).
 ``torch.load`` is only ever called with ``weights_only=True``.
 """
 
@@ -49,10 +50,10 @@ def load_teacher_file(cfg: TeacherConfig, data: DataSplits) -> Teacher:
         raise ModelFileError(f"teacher.path: file not found: {path}")
     suffix = path.suffix.lower()
     loaders: dict[str, Callable[[Path, TeacherConfig, DataSplits], Teacher]] = {
-        ".safetensors": _load_safetensors,
-        ".pt": _load_torchscript,
-        ".pth": _load_torchscript,
-        ".pt2": _load_exported,
+        ".safetensors": _load_state_dict,
+        ".pt": _load_torch_file,
+        ".pth": _load_torch_file,
+        ".pt2": _load_torch_file,
         ".onnx": _load_onnx,
         ".skops": _load_sklearn,
         ".joblib": _load_sklearn,
@@ -124,7 +125,8 @@ def module_teacher(module: Any) -> Teacher:
     return torch_teacher(module, "module", identity, None)
 
 
-def _load_safetensors(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:
+def _load_state_dict(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:
+    """A state dict (``.safetensors``, or a ``torch.save``'d ``.pt``) of a zoo model."""
     from edgekd.models.files import load_zoo_weights
 
     try:
@@ -133,12 +135,33 @@ def _load_safetensors(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teach
         )
     except ModelFileError as exc:
         if "does not match" in str(exc):
-            raise ModelFileError(f"{exc}; set teacher.arch/width/depth") from None
+            raise ModelFileError(
+                f"{exc}; set teacher.arch/width/depth to the model it was saved from"
+            ) from None
         raise
     identity = sha256_bytes(
         sha256_file(path).encode(), f"{cfg.arch}/{cfg.width}/{cfg.depth}".encode()
     )
-    return torch_teacher(model, "safetensors", identity, path)
+    kind = "safetensors" if path.suffix.lower() == ".safetensors" else "state_dict"
+    return torch_teacher(model, kind, identity, path)
+
+
+def _load_torch_file(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:
+    """``.pt``/``.pth``/``.pt2`` by content: TorchScript, a ``torch.export`` program, or a
+    ``torch.save``'d state dict of ``teacher.arch``/``width``/``depth``."""
+    from edgekd.models.files import TORCH_KINDS, torch_file_kind
+
+    kind = torch_file_kind(path)
+    if kind == "pickle":
+        return _load_state_dict(path, cfg, data)
+    if kind == "exported":
+        return _load_exported(path, cfg, data)
+    if kind == "unknown":
+        raise ModelFileError(
+            f"teacher.path: {path}: {TORCH_KINDS[kind]} (corrupt or truncated?); expected a "
+            "TorchScript model, or a state dict with teacher.arch/width/depth"
+        )
+    return _load_torchscript(path, cfg, data)
 
 
 def _load_torchscript(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:

@@ -27,14 +27,16 @@ def test_npz_and_csv_files(tmp_path):
     x = rng.normal(size=(60, 5)).astype(np.float32)
     y = np.repeat(np.arange(3), 20)
     np.savez(tmp_path / "d.npz", x=x, y=y)
-    d = load_data(DataConfig(source="npz", path=tmp_path / "d.npz"))
+    d = load_data(DataConfig(source="npz", path=tmp_path / "d.npz", calib_samples=16))
     assert d.input_shape == (5,) and d.num_classes == 3
     rows = ["f1,f2,species"] + [
         f"{a:.3f},{b:.3f},{'cat' if k else 'dog'}"
         for (a, b), k in zip(x[:, :2], y % 2, strict=True)
     ]
     (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
-    c = load_data(DataConfig(source="csv", path=tmp_path / "d.csv", label_column="species"))
+    c = load_data(
+        DataConfig(source="csv", path=tmp_path / "d.csv", label_column="species", calib_samples=16)
+    )
     assert c.input_shape == (2,) and c.class_names == ["cat", "dog"]
 
 
@@ -79,3 +81,20 @@ def test_npz_nan_rows_label_mismatch_and_missing_labels_are_named(tmp_path):
         read_npz(tmp_path / "nolabels.npz", "--val", need_y=True)
     with pytest.raises(DataError, match=r"--val: file not found"):
         read_npz(tmp_path / "absent.npz", "--val")
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"a,label\n\xff\xfe1,0\n", r"d.csv: not UTF-8 text \(byte 8\); expected a CSV file"),
+        (b"a,label\n" + b"1" * 200_000 + b",0\n", r"d.csv: not a readable CSV file \(field larger"),
+        (b"label\n0\n1\n", r"d.csv: no feature columns besides the label column 'label'"),
+        (b"a,label\n1e39,0\n", r"d.csv: row 2, column 'a' is NaN or infinite in float32"),
+    ],
+    ids=["not-utf8", "huge-field", "no-features", "float32-overflow"],
+)
+def test_csv_that_is_not_a_table_of_numbers_is_named(tmp_path, content, expected):
+    """Each was an exit 1 (UnicodeDecodeError, csv.Error) or a silent inf before."""
+    (tmp_path / "d.csv").write_bytes(content)
+    with pytest.raises(DataError, match=expected):
+        load_data(DataConfig(source="csv", path=tmp_path / "d.csv"))

@@ -49,6 +49,43 @@ def test_prune_cli_bad_inputs_exit_2(student, tmp_path):
     code, msg = invoke(["prune", str(src), "--sparsity", "1.2"])
     assert code == 2 and "--sparsity" in msg and "[0, 1)" in msg
     code, msg = invoke(["prune", str(tmp_path / "m.pt2")])
-    assert code == 2 and "safetensors" in msg
+    assert code == 2 and "m.pt2: model file not found" in msg
+    torch.jit.save(torch.jit.trace(student.eval(), torch.zeros(1, 1, 8, 8)), str(tmp_path / "t.pt"))
+    code, msg = invoke(["prune", str(tmp_path / "t.pt")])
+    assert code == 2 and "a TorchScript model (torch.jit.save) has no editable layers" in msg
+    assert "torch.save(model.state_dict())" in msg
     code, msg = invoke(["prune", str(src), "--width", "16"])
     assert code == 2 and "does not match zoo arch 'cnn' width=16" in msg
+
+
+def test_prune_out_suffix_decides_the_format_and_others_are_refused(student, tmp_path):
+    """`--out x.onnx` used to get a torch.export zip; now the suffix is checked before any
+    work and the file's content always matches it."""
+    src = tmp_path / "s.safetensors"
+    save_file({k: v.contiguous() for k, v in student.state_dict().items()}, str(src))
+    for out, expected in [
+        ("x.onnx", "prune writes .pt2: torch.export program"),
+        ("x.pt", "not '.pt'"),
+        ("x", "not 'a file without suffix'"),
+    ]:
+        code, msg = invoke(["prune", str(src), "--out", str(tmp_path / out)])
+        assert code == 2 and f"--out {tmp_path / out}" in msg and expected in msg, msg
+        assert msg.count("error:") == 1 and not (tmp_path / out).exists()
+    assert (
+        "edgekd export OUT.pt2 --format onnx"
+        in invoke(["prune", str(src), "--out", str(tmp_path / "x.onnx")])[1]
+    )
+    code, msg = invoke(["prune", str(src), "--out", str(tmp_path / "x.safetensors")])
+    assert code == 2 and "structured pruning changes layer shapes" in msg
+
+
+def test_prune_a_torch_saved_state_dict(student, tmp_path):
+    from safetensors.torch import load_file
+
+    src = tmp_path / "s.pt"
+    torch.save(student.state_dict(), src)
+    out = tmp_path / "p.safetensors"
+    args = ["prune", str(src), "--method", "unstructured", "--sparsity", "0.5", "--steps", "1"]
+    code, output = invoke([*args, "--epochs", "1", "--out", str(out)])
+    assert code == 0, output
+    assert set(load_file(str(out))) == set(student.state_dict())

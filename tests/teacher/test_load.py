@@ -118,3 +118,28 @@ def test_safetensors_with_the_wrong_arch_is_explained(tmp_path, digits, net):
     )
     with pytest.raises(ModelFileError, match="does not match zoo arch 'cnn' width=16"):
         load_teacher_file(wrong, digits)
+
+
+def test_torch_saved_state_dict_teacher_loads_with_its_arch(tmp_path, digits, net):
+    with torch.no_grad():
+        ref = net(torch.from_numpy(digits.val.x[:5])).numpy()
+    for name in ("t.pt", "t.pth", "named-like-an-export.pt2"):  # told apart by content
+        torch.save(net.state_dict(), tmp_path / name)
+        t = load_teacher_file(cfg(tmp_path / name), digits)
+        assert t.kind == "state_dict"
+        np.testing.assert_allclose(t.predict(digits.val.x[:5]), ref, atol=1e-5)
+
+
+def test_state_dict_pt_teacher_is_not_called_corrupt_torchscript(tmp_path, cli, net):
+    """Through the real CLI: a torch.save'd state dict whose arch differs from teacher.* is
+    named for what it is, with the keys to set (it used to be 'corrupted TorchScript')."""
+    torch.save(net.state_dict(), tmp_path / "t.pt")  # cnn width 4 depth 2
+    sets = ["teacher.train=false", f"teacher.path={tmp_path / 't.pt'}", "teacher.input=normalized"]
+    args = ["compress", "--out", str(tmp_path / "runs"), "--quiet"]
+    r = cli(*args, *[a for s in sets for a in ("--set", s)])
+    assert r.exit_code == 2, r.stderr
+    assert "t.pt (a torch.save'd state dict): does not match zoo arch 'cnn' width=32" in r.stderr
+    assert "set teacher.arch/width/depth" in r.stderr and "TorchScript" not in r.stderr
+    torch.save(net, tmp_path / "t.pt")  # a whole pickled module: never unpickled
+    r = cli(*args, *[a for s in sets for a in ("--set", s)])
+    assert r.exit_code == 2 and "save model.state_dict() instead" in r.stderr, r.stderr
