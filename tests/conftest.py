@@ -66,3 +66,12 @@ FAST = [
     "--set",
     "targets.measure=false",
 ]
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory):
+    """``corpus(name)``: a model file of ``tests/corpus.py``, built once per session."""
+    from tests.corpus import build
+
+    directory = tmp_path_factory.mktemp("corpus")
+    return lambda name: build(name, directory)

@@ -58,6 +58,12 @@ def export(
     """Export MODEL to ONNX or TFLite and check it against MODEL on inputs of another batch size."""
     from edgekd.errors import UsageError
 
+    if model.suffix.lower() in (".onnx", ".tflite"):
+        raise UsageError(
+            f"{model} is already exported ({model.suffix.lower()[1:]}); use "
+            f"`edgekd quantize {model}` to quantize it or `edgekd profile {model}` to profile it"
+        )
+
     if format not in FORMATS:
         raise UsageError(f"--format {format!r}: expected one of {', '.join(FORMATS)}")
     if precision not in PRECISIONS:

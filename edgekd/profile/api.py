@@ -13,7 +13,7 @@ from edgekd.profile.budgets import judge, resolve_budget
 from edgekd.profile.compat import check
 from edgekd.profile.config import DEFAULT_TARGETS, TargetsConfig
 from edgekd.profile.graph import GraphSummary
-from edgekd.profile.op_support import RUNTIME_NAMES, unsupported_ops
+from edgekd.profile.op_support import RUNTIME_NAMES, host_loads, unsupported_ops
 from edgekd.profile.schema import Runtime, Target
 from edgekd.profile.simulate import simulate
 from edgekd.profile.static import analyze
@@ -32,12 +32,14 @@ def profile(
     accuracy: float | None = None,
     strict: bool = False,
     int8: bool = False,
+    input_shapes: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
     """Profile an ONNX/TFLite file (or ``zoo:NAME``) on device targets against budgets.
 
     ``budgets`` maps a target name (as given in ``targets``) to overrides of its default
     budgets; ``accuracy`` is checked against ``min_accuracy``; ``strict`` judges latency
-    and energy by the high end of the uncertainty band; ``int8`` quantizes a ``zoo:`` model.
+    and energy by the high end of the uncertainty band; ``int8`` quantizes a ``zoo:`` model;
+    ``input_shapes`` ({input name: shape}) fixes symbolic input dims for every figure.
     """
     from edgekd.models.reference_export import resolve_model
 
@@ -58,13 +60,16 @@ def profile(
         for n, t in zip(names, loaded, strict=True)
     ]
     path = resolve_model(model, int8=int8)  # inputs are all checked before any work
-    summary = analyze(path)
+    summary = analyze(path, input_shapes)
+    summary.loaded_by = host_loads(path, summary)
     mcu = _mcu_facts(summary, loaded)
     host = None
     if measure:
         from edgekd.profile.measure import measure_host
 
-        host = measure_host(path, threads)
+        host = measure_host(path, threads, input_shapes=summary.input_shapes)
+        if host.get("latency_ms", {}).get("p50") is not None and host.get("runtime"):
+            summary.loaded_by = sorted({*summary.loaded_by, host["runtime"]})
     rows = [
         _target_row(summary, t, b, runtime, runtimes, threads, accuracy, strict, mcu)
         for t, b in zip(loaded, resolved, strict=True)
@@ -97,6 +102,7 @@ def profile_with(
         threads=config.threads,
         accuracy=accuracy,
         strict=config.strict,
+        input_shapes=dict(config.input_shapes) or None,
     )
 
 
@@ -109,7 +115,11 @@ def _model_section(s: GraphSummary) -> dict[str, Any]:
         "weight_bytes": s.weight_bytes,
         "file_bytes": s.file_bytes,
         "macs": s.macs,
+        "elementwise_ops": s.elementwise_ops,
         "peak_activation_bytes": s.peak_activation_bytes,
+        "persistent_bytes": s.persistent_bytes,
+        "input_shapes": s.input_shapes,
+        "shape_notes": s.shape_notes,
         "op_types": s.op_types,
         "op_support": {rt: {"unsupported": unsupported_ops(s, rt)} for rt in RUNTIME_NAMES},
     }

@@ -50,9 +50,13 @@ def profile_cmd(
     threads: int | None = typer.Option(None, min=1, help="Threads (host and targets)"),
     strict: bool = typer.Option(False, help="Judge latency/energy by the band's high end"),
     accuracy: float | None = typer.Option(None, help="Accuracy to check against min_accuracy"),
+    input_shape: list[str] = typer.Option(
+        [], "--input-shape", help="Size of an input's symbolic dims: NAME=1,3,640,640 (repeatable)"
+    ),
 ) -> None:
     """Profile a model: static analysis, host measurement and simulated device targets."""
     from edgekd.profile.api import profile
+    from edgekd.profile.shapes import parse_input_shapes
 
     report = profile(
         model,
@@ -64,6 +68,7 @@ def profile_cmd(
         accuracy=accuracy,
         strict=strict,
         int8=int8,
+        input_shapes=parse_input_shapes(input_shape),
     )
     if as_json:
         typer.echo(json.dumps(report, indent=2))
@@ -104,8 +109,15 @@ def _print_report(report: dict[str, Any]) -> None:
     console.print(
         f"[bold]{m['path']}[/] {m['format']} {m['precision']}: {m['params']:,} params, "
         f"{m['macs'] / 1e6:.2f} M MACs, weights {_mb(m['weight_bytes'])}, "
-        f"peak activations {_mb(m['peak_activation_bytes'])}"
+        f"peak activations {_mb(m['peak_activation_bytes'])}",
+        soft_wrap=True,
     )
+    from edgekd.profile.shapes import format_shapes
+
+    shapes = format_shapes(m.get("input_shapes") or {})
+    console.print(f"input shapes: {shapes}", soft_wrap=True, markup=False)
+    for note in m.get("shape_notes") or []:
+        console.print(f"note: {note}", soft_wrap=True, markup=False)
     host = report["host"]
     if host and host["latency_ms"]["p50"] is not None:
         lat = host["latency_ms"]

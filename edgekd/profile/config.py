@@ -16,7 +16,8 @@ class TargetsConfig(BaseModel):
     a phone, a board and a microcontroller); ``budgets`` overrides
     a target's default budgets per target name, e.g. ``{"pixel-4": {"latency_ms": 20}}``;
     ``strict`` compares latency and energy budgets with the high end of the prediction
-    band; ``measure`` also times the model on this host.
+    band; ``measure`` also times the model on this host; ``input_shapes`` gives the size of
+    symbolic input dims (``{"images": [1, 3, 640, 640]}``, as ``--input-shape``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -27,12 +28,23 @@ class TargetsConfig(BaseModel):
     strict: bool = False
     measure: bool = True
     threads: int | None = Field(default=None, ge=1)
+    input_shapes: dict[str, list[int]] = Field(
+        default_factory=dict, description="input name -> shape, for symbolic input dims"
+    )
 
     @field_validator("runtime")
     @classmethod
     def _known_runtime(cls, v: str | None) -> str | None:
         if v is not None and v not in RUNTIMES:
             raise ValueError(f"unknown runtime {v!r}; valid: {', '.join(RUNTIMES)}")
+        return v
+
+    @field_validator("input_shapes")
+    @classmethod
+    def _positive_dims(cls, v: dict[str, list[int]]) -> dict[str, list[int]]:
+        for name, dims in v.items():
+            if not dims or any(d <= 0 for d in dims):
+                raise ValueError(f"shape of {name!r} must be a non-empty list of positive ints")
         return v
 
     @field_validator("budgets")

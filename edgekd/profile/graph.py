@@ -19,8 +19,10 @@ OP_CLASSES = ("conv", "depthwise", "gemm", "pool", "elementwise", "data", "quant
 class OpInfo:
     """One operator in execution order.
 
-    ``macs`` counts multiply-accumulates (conv, gemm) or element operations (pool window
-    elements, elementwise outputs); ``weight_bytes`` are the constant bytes the op reads;
+    ``macs`` is the op's work: multiply-accumulates for the conv, depthwise and gemm
+    classes, element operations (pool window elements, elementwise outputs) for the others
+    (the simulator times both; ``GraphSummary.macs`` sums only the first kind);
+    ``weight_bytes`` are the constant bytes the op reads;
     ``act_bytes`` are the activation bytes it reads and writes; ``fused`` marks ops a
     runtime folds into their producer (an activation after a conv, a Q/DQ pair).
     """
@@ -37,7 +39,14 @@ class OpInfo:
 
 @dataclass
 class GraphSummary:
-    """What static analysis reports about a model file (sizes in bytes)."""
+    """What static analysis reports about a model file (sizes in bytes).
+
+    ``macs`` counts multiply-accumulates only (conv, depthwise, gemm classes: convolutions,
+    matrix products, recurrent gates, attention); ``elementwise_ops`` the rest of the work.
+    ``peak_activation_bytes`` includes ``persistent_bytes``: state a stateful model keeps
+    between invocations is in RAM for the whole run. ``input_shapes`` are the shapes every
+    figure was computed at; ``shape_notes`` says what was assumed about them.
+    """
 
     path: str
     format: Literal["onnx", "tflite"]
@@ -49,6 +58,10 @@ class GraphSummary:
     peak_activation_bytes: int
     ops: list[OpInfo] = field(default_factory=list)
     input_shapes: dict[str, list[int]] = field(default_factory=dict)
+    elementwise_ops: int = 0  # pooling windows and element-wise outputs (not MACs)
+    persistent_bytes: int = 0  # variable tensors and resource variables (kept across runs)
+    shape_notes: list[str] = field(default_factory=list)
+    loaded_by: list[str] = field(default_factory=list)  # runtimes that loaded it on this host
 
     @property
     def op_types(self) -> list[str]:
@@ -139,13 +152,24 @@ def group_sizes(
     return {r: elems[r] * size[r] for r in elems}
 
 
-def op_precision(itemsizes: list[tuple[int, bool]]) -> Precision:
-    """Precision an op computes in, from its inputs' (itemsize, is_float) pairs."""
-    if any(s == 1 for s, _ in itemsizes):
+MAC_CLASSES = ("conv", "depthwise", "gemm")
+
+
+def kind_precision(kinds: list[str | None]) -> Precision:
+    """Precision an op computes in, from the kinds of its inputs: 'int8' (quantized data),
+    'fp16', 'fp32', or None for index, flag and text tensors (a bool condition or int64
+    indices are one or eight bytes but say nothing about the arithmetic)."""
+    if "int8" in kinds:
         return "int8"
-    if any(s == 2 and f for s, f in itemsizes):
+    if "fp16" in kinds:
         return "fp16"
     return "fp32"
+
+
+def split_work(ops: list[OpInfo]) -> tuple[int, int]:
+    """(multiply-accumulates, other element operations) summed over ``ops``."""
+    macs = sum(op.macs for op in ops if op.op_class in MAC_CLASSES)
+    return macs, sum(op.macs for op in ops if op.op_class not in MAC_CLASSES)
 
 
 def graph_precision(ops: list[OpInfo]) -> Precision:

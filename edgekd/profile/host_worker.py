@@ -1,9 +1,10 @@
 """Host benchmark worker, run in its own process by ``measure.py`` so that its peak RSS is
 the model's and a crashing runtime cannot take the caller down.
 
-``python -m edgekd.profile.host_worker MODEL --threads N --runs R --warmup W --max-seconds S``
-prints one JSON object. It times at least ``runs`` inferences unless ``max-seconds`` pass
-first (at least 10 runs either way), after ``warmup`` untimed ones.
+``python -m edgekd.profile.host_worker MODEL --threads N --runs R --warmup W --max-seconds S
+[--input-shape NAME=D,D,...]...`` prints one JSON object. It times at least ``runs``
+inferences unless ``max-seconds`` pass first (at least 10 runs either way), after ``warmup``
+untimed ones.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _random(shape: list[int], dtype: np.dtype, rng: np.random.Generator) -> np.n
     return rng.integers(0, 8, shape).astype(dtype)
 
 
-def _onnx_runner(path: str, threads: int) -> Callable[[], object]:
+def _onnx_runner(path: str, threads: int, shapes: dict[str, list[int]]) -> Callable[[], object]:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -42,15 +43,19 @@ def _onnx_runner(path: str, threads: int) -> Callable[[], object]:
     rng = np.random.default_rng(0)
     feeds = {}
     for inp in sess.get_inputs():
-        shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
+        declared = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
+        shape = shapes.get(inp.name) or declared
         feeds[inp.name] = _random(shape, np.dtype(ORT_TYPES.get(inp.type, np.float32)), rng)
     return lambda: sess.run(None, feeds)
 
 
-def _tflite_runner(path: str, threads: int) -> Callable[[], object]:
+def _tflite_runner(path: str, threads: int, shapes: dict[str, list[int]]) -> Callable[[], object]:
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_path=path, num_threads=threads)
+    for d in interp.get_input_details():
+        if d["name"] in shapes and list(d["shape"]) != shapes[d["name"]]:
+            interp.resize_tensor_input(d["index"], shapes[d["name"]], strict=False)
     interp.allocate_tensors()
     rng = np.random.default_rng(0)
     for d in interp.get_input_details():
@@ -71,9 +76,18 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def run(path: str, fmt: str, threads: int, runs: int, warmup: int, max_seconds: float) -> dict:
+def run(
+    path: str,
+    fmt: str,
+    threads: int,
+    runs: int,
+    warmup: int,
+    max_seconds: float,
+    shapes: dict[str, list[int]] | None = None,
+) -> dict:
     rss_before = peak_rss_bytes()
-    step = _tflite_runner(path, threads) if fmt == "tflite" else _onnx_runner(path, threads)
+    make = _tflite_runner if fmt == "tflite" else _onnx_runner
+    step = make(path, threads, shapes or {})
     for _ in range(warmup):
         step()
     times: list[float] = []
@@ -87,6 +101,7 @@ def run(path: str, fmt: str, threads: int, runs: int, warmup: int, max_seconds: 
     p50, p90, p99 = np.percentile(times, [50, 90, 99])
     return {
         "runtime": "litert" if fmt == "tflite" else "onnxruntime",
+        "input_shapes": shapes or {},
         "latency_ms": {"p50": float(p50), "p90": float(p90), "p99": float(p99)},
         "mean_ms": float(np.mean(times)),
         "runs": len(times),
@@ -105,9 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--max-seconds", type=float, default=20.0)
+    ap.add_argument("--input-shape", action="append", default=[])
     a = ap.parse_args(argv)
     try:
-        out = run(a.model, a.format, a.threads, a.runs, a.warmup, a.max_seconds)
+        shapes = {}
+        for item in a.input_shape:
+            name, _, dims = item.rpartition("=")
+            shapes[name] = [int(d) for d in dims.split(",")]
+        out = run(a.model, a.format, a.threads, a.runs, a.warmup, a.max_seconds, shapes)
     except Exception as exc:  # reported to the parent as data, not a traceback
         out = {"error": f"{type(exc).__name__}: {exc}"}
     sys.stdout.write(json.dumps(out) + "\n")

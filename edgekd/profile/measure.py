@@ -24,8 +24,10 @@ def measure_host(
     warmup: int = 5,
     max_seconds: float = 20.0,
     timeout_s: float = 600.0,
+    input_shapes: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
-    """p50/p90/p99 latency (ms) and peak RSS (bytes) of the model on this machine.
+    """p50/p90/p99 latency (ms) and peak RSS (bytes) of the model on this machine, fed random
+    inputs of ``input_shapes`` (symbolic dims not given there are 1).
 
     Returns the ``host`` section of ``profile --json``; a runtime that cannot load the
     model gives ``error`` and null latencies rather than an exception.
@@ -37,6 +39,8 @@ def measure_host(
         "--threads", str(n), "--runs", str(runs), "--warmup", str(warmup),
         "--max-seconds", str(max_seconds),
     ]  # fmt: skip
+    for name, shape in (input_shapes or {}).items():
+        cmd += ["--input-shape", f"{name}={','.join(map(str, shape))}"]
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")

@@ -7,6 +7,13 @@ TFLite Micro's list is ``tflite-micro/tensorflow/lite/micro/micro_mutable_op_res
 (CMSIS-NN ships optimized kernels for a subset and falls back to the same reference kernels
 for the rest, so its support set is TFLM's); ONNX Runtime's CPU EP implements the ONNX
 default domain (``onnx.defs``) plus the com.microsoft contrib ops listed below.
+
+Tables cannot know custom ops: a graph with ops outside them is loaded on this host by the
+runtime that reads its format, with that runtime's default delegates (LiteRT resolves its
+builtin custom ops and applies XNNPACK, which runs e.g. MediaPipe's
+``Convolution2DTransposeBias``; onnxruntime registers its contrib ops). If the runtime loads
+it, every op has a kernel there (``GraphSummary.loaded_by``), and that runtime is never told
+it is unsupported; if it refuses, the table's verdict stands.
 """
 
 from __future__ import annotations
@@ -125,7 +132,31 @@ def supports(runtime: str, op_type: str, fmt: str) -> bool:
 
 def unsupported_ops(summary: GraphSummary, runtime: str) -> list[str]:
     """Op types of the graph that ``runtime`` cannot run, in first-use order."""
+    if runtime in summary.loaded_by:
+        return []
     return [op for op in summary.op_types if not supports(runtime, op, summary.format)]
+
+
+def host_loads(path: str | Path, summary: GraphSummary) -> list[str]:
+    """Runtimes that load the file on this host with their default delegates, checked only
+    when the tables leave ops unsupported by the file's own runtime (custom ops)."""
+    native = "litert" if summary.format == "tflite" else "onnxruntime"
+    if all(supports(native, op, summary.format) for op in summary.op_types):
+        return []
+    try:
+        if native == "litert":
+            from edgekd.runtime.litert import load_interpreter
+
+            load_interpreter(path)
+        else:
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.log_severity_level = 4
+            ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception:  # the runtime has no kernel for some op: the table stands
+        return []
+    return [native]
 
 
 def op_report(path: str | Path) -> dict[str, dict[str, list[str]]]:
@@ -133,6 +164,7 @@ def op_report(path: str | Path) -> dict[str, dict[str, list[str]]]:
     from edgekd.profile.static import analyze
 
     summary = analyze(path)
+    summary.loaded_by = host_loads(path, summary)
     out: dict[str, dict[str, list[str]]] = {}
     for rt in RUNTIME_NAMES:
         bad = unsupported_ops(summary, rt)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from edgekd.errors import ModelFileError
 from edgekd.profile.graph import GraphSummary
+from edgekd.profile.shapes import check_given
 
 
 def detect_format(path: str | Path) -> str:
@@ -25,14 +27,16 @@ def detect_format(path: str | Path) -> str:
     )
 
 
-def analyze(path: str | Path) -> GraphSummary:
-    """Params, weight bytes, MACs per op, precision and peak activation memory of a model."""
+def analyze(path: str | Path, input_shapes: Mapping[str, list[int]] | None = None) -> GraphSummary:
+    """Params, weight bytes, MACs per op, precision and peak activation memory of a model, at
+    ``input_shapes`` ({input name: shape}; needed for symbolic dims other than the batch)."""
     p = Path(path)
     fmt = detect_format(p)
+    given = check_given(input_shapes or {})
     if fmt == "tflite":
         from edgekd.profile.tflite_graph import analyze_tflite
 
-        return analyze_tflite(p)
+        return analyze_tflite(p, given)
     from edgekd.profile.onnx_graph import analyze_onnx
 
-    return analyze_onnx(p)
+    return analyze_onnx(p, given)

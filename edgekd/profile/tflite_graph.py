@@ -4,6 +4,13 @@ The file is parsed with the schema bindings that ship with ai-edge-litert
 (``schema_py_generated``, generated from tensorflow/lite/schema/schema.fbs). Layout is NHWC:
 CONV_2D filters are [Cout, kh, kw, Cin/g], DEPTHWISE_CONV_2D filters [1, kh, kw, Cout],
 FULLY_CONNECTED weights [N, K].
+
+Shapes: ``-1`` in an input's ``shape_signature`` is symbolic (``shapes.resolve_shapes``); when
+the resolved input shapes differ from the stored ones, LiteRT itself propagates them
+(``resize_tensor_input`` + ``allocate_tensors``) and every tensor's shape is read back.
+Persistent state (variable tensors such as an LSTM's or SVDF's, and resource variables
+written by ``ASSIGN_VARIABLE``) lives for the whole run: it is ``persistent_bytes`` and is
+added to the activation peak, as TFLite Micro keeps it in its persistent arena.
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ from edgekd.profile.graph import (
     OpInfo,
     graph_precision,
     group_sizes,
-    op_precision,
+    kind_precision,
     peak_live_bytes,
+    split_work,
 )
+from edgekd.profile.shapes import InputSpec, resolve_shapes
 from edgekd.runtime.litert import builtin_op_names, op_code_name
 
 # TensorType -> (bytes per element, is float); schema.fbs enum TensorType
@@ -40,10 +49,14 @@ POOL_OPS = {"AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"}
 REDUCE_OPS = {"MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD"}
 QUANT_OPS = {"QUANTIZE", "DEQUANTIZE"}
 BIAS_INDEX = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "TRANSPOSE_CONV": 3}
+# TensorType -> precision kind; None for index, flag and text types (schema.fbs TensorType)
+TYPE_KINDS: dict[int, str | None] = {
+    0: "fp32", 1: "fp16", 10: "fp32", 18: "fp16", 3: "int8", 9: "int8", 17: "int8",
+}  # fmt: skip
 
 
-def analyze_tflite(path: Path) -> GraphSummary:
-    """Read a .tflite file and summarise its first subgraph (see ``GraphSummary``)."""
+def analyze_tflite(path: Path, input_shapes: dict[str, list[int]] | None = None) -> GraphSummary:
+    """Read a .tflite file and summarise its first subgraph at the given input shapes."""
     schema = require("ai_edge_litert.schema_py_generated", "tflite")
     buf = path.read_bytes()
     try:
@@ -56,7 +69,45 @@ def analyze_tflite(path: Path) -> GraphSummary:
     _check_structure(model, sg, tensors, path)
     names = builtin_op_names()
     op_names = [op_code_name(code, names) for code in model.operatorCodes]
-    return _summarise(model, sg, tensors, op_names, path, len(buf))
+    specs = [_input_spec(tensors[i]) for i in sg.inputs]
+    resolved, notes = resolve_shapes(specs, input_shapes, str(path))
+    shapes = [[int(d) for d in (t.shape if t.shape is not None else [])] for t in tensors]
+    if any(resolved[sp.name] != shapes[i] for sp, i in zip(specs, sg.inputs, strict=True)):
+        shapes = _propagated_shapes(path, resolved, shapes)
+    summary = _summarise(model, sg, tensors, op_names, path, len(buf), shapes)
+    summary.input_shapes, summary.shape_notes = resolved, notes
+    return summary
+
+
+def _input_spec(t: Any) -> InputSpec:
+    shape = [int(d) for d in (t.shape if t.shape is not None else [])]
+    sig = t.shapeSignature
+    sig = [int(d) for d in sig] if sig is not None and len(sig) == len(shape) else shape
+    dtype = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16",
+             9: "int8"}.get(int(t.type), "float32")  # fmt: skip
+    name = _name(t) if isinstance(t.name, bytes) else str(t.name or "")
+    return InputSpec(name, tuple(d if d > 0 else None for d in sig), dtype)
+
+
+def _propagated_shapes(
+    path: Path, resolved: dict[str, list[int]], stored: list[list[int]]
+) -> list[list[int]]:
+    """Every tensor's shape after LiteRT resizes the inputs to ``resolved``."""
+    from edgekd.runtime.litert import load_interpreter
+
+    interp = load_interpreter(path)
+    try:
+        for d in interp.get_input_details():
+            interp.resize_tensor_input(d["index"], resolved[d["name"]], strict=False)
+        interp.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{path}: LiteRT cannot run it at {resolved}: {first}") from None
+    shapes = [list(s) for s in stored]
+    for d in interp.get_tensor_details():
+        if 0 <= d["index"] < len(shapes):
+            shapes[d["index"]] = [int(x) for x in d["shape"]]
+    return shapes
 
 
 def _check_structure(model: Any, sg: Any, tensors: list[Any], path: Path) -> None:
@@ -97,16 +148,17 @@ def _buffer_bytes(model: Any, t: Any, file_len: int, path: Path) -> int:
     return 0
 
 
-def _summarise(model, sg, tensors, op_names, path: Path, file_len: int) -> GraphSummary:  # noqa: ANN001
-    shapes = [[int(d) for d in (t.shape if t.shape is not None else [])] for t in tensors]
+def _summarise(model, sg, tensors, op_names, path: Path, file_len: int, shapes) -> GraphSummary:  # noqa: ANN001
     numel = [math.prod(s) if s else 1 for s in shapes]
     items = [TYPE_SIZES.get(int(t.type), (4, True)) for t in tensors]
+    kinds = [TYPE_KINDS.get(int(t.type)) for t in tensors]
     const: dict[int, int] = {}
-    const_item: dict[int, tuple[int, bool]] = {}
+    const_kind: dict[int, str | None] = {}
     for i, t in enumerate(tensors):
         nbytes = _buffer_bytes(model, t, file_len, path)
         if nbytes:
-            const[i], const_item[i] = nbytes, items[i]
+            const[i], const_kind[i] = nbytes, kinds[i]
+    persistent = _persistent(sg, op_names, tensors, numel, items)
     params = _params(sg, op_names, const, tensors, numel)
     aliases = Aliases()
     ops: list[OpInfo] = []
@@ -120,13 +172,13 @@ def _summarise(model, sg, tensors, op_names, path: Path, file_len: int) -> Graph
         if ins and all(i in const for i in ins):  # e.g. DEQUANTIZE of fp16 weights
             for o in outs:
                 const[o] = sum(const[i] for i in ins)
-                const_item[o] = min(const_item[i] for i in ins)
+                const_kind[o] = next((const_kind[i] for i in ins if const_kind[i]), None)
             continue
         fused = name in VIEW_OPS
         acts = [i for i in ins if i not in const]
         if fused and acts and outs:
             aliases.union(str(acts[0]), str(outs[0]))
-        info = _op_info(k, name, op, ins, outs, shapes, numel, const, const_item, items, fused)
+        info = _op_info(k, name, op, ins, outs, shapes, numel, const, const_kind, kinds, fused)
         info.name = (_name(tensors[outs[0]]) if outs else "") or info.name
         ops.append(info)
         pairs.append((info, acts + outs))
@@ -134,14 +186,16 @@ def _summarise(model, sg, tensors, op_names, path: Path, file_len: int) -> Graph
             producer[o] = name
         if not fused:
             steps.append(([str(i) for i in acts], [str(o) for o in outs]))
-    act_numel = {str(i): numel[i] for i in range(len(tensors)) if i not in const}
-    act_item = {str(i): items[i][0] for i in range(len(tensors)) if i not in const}
+    skip = set(const) | persistent["tensors"]
+    act_numel = {str(i): numel[i] for i in range(len(tensors)) if i not in skip}
+    act_item = {str(i): items[i][0] for i in range(len(tensors)) if i not in skip}
     sizes = group_sizes(aliases, act_numel, act_item)
     for info, ts in pairs:
         info.act_bytes = int(sum(sizes.get(r, 0) for r in {aliases.root(str(t)) for t in ts}))
     rsteps = [([aliases.root(t) for t in a], [aliases.root(t) for t in b]) for a, b in steps]
     g_in = [aliases.root(str(i)) for i in sg.inputs]
     g_out = [aliases.root(str(o)) for o in sg.outputs]
+    macs, elementwise = split_work(ops)
     return GraphSummary(
         path=str(path),
         format="tflite",
@@ -149,11 +203,27 @@ def _summarise(model, sg, tensors, op_names, path: Path, file_len: int) -> Graph
         params=params[0],
         weight_bytes=params[1],
         file_bytes=file_len,
-        macs=sum(op.macs for op in ops),
-        peak_activation_bytes=peak_live_bytes(rsteps, sizes, g_in, g_out),
+        macs=macs,
+        peak_activation_bytes=peak_live_bytes(rsteps, sizes, g_in, g_out) + persistent["bytes"],
         ops=ops,
         input_shapes={_name(tensors[i]): shapes[i] for i in sg.inputs},
+        elementwise_ops=elementwise,
+        persistent_bytes=persistent["bytes"],
     )
+
+
+def _persistent(sg, op_names, tensors, numel, items) -> dict[str, Any]:  # noqa: ANN001
+    """Variable tensors (``is_variable``) and resource variables: the value tensors written by
+    ``ASSIGN_VARIABLE``, one per resource handle (the largest value written to it)."""
+    var = {i for i, t in enumerate(tensors) if t.isVariable}
+    total = sum(numel[i] * items[i][0] for i in var)
+    per_resource: dict[int, int] = {}
+    for op in sg.operators if sg.operators is not None else []:
+        if op_names[op.opcodeIndex] == "ASSIGN_VARIABLE" and op.inputs is not None:
+            handle, value = int(op.inputs[0]), int(op.inputs[1])
+            nbytes = numel[value] * items[value][0]
+            per_resource[handle] = max(per_resource.get(handle, 0), nbytes)
+    return {"tensors": var, "bytes": int(total + sum(per_resource.values()))}
 
 
 def _indices(v: Any) -> list[int]:
@@ -180,7 +250,7 @@ def _params(sg, op_names, const, tensors, numel) -> tuple[int, int]:  # noqa: AN
     return sum(numel[i] for i in keep), sum(const[i] for i in keep)
 
 
-def _op_info(k, name, op, ins, outs, shapes, numel, const, const_item, items, fused) -> OpInfo:  # noqa: ANN001
+def _op_info(k, name, op, ins, outs, shapes, numel, const, const_kind, kinds, fused) -> OpInfo:  # noqa: ANN001
     out_n = numel[outs[0]] if outs else 0
     op_class, macs = "elementwise", out_n
     if name == "CONV_2D" and len(ins) > 1:
@@ -203,7 +273,7 @@ def _op_info(k, name, op, ins, outs, shapes, numel, const, const_item, items, fu
         macs, op_class = 0, "quant"
     elif name in DATA_OPS:
         macs, op_class = 0, "data"
-    sizes = [const_item[i] if i in const else items[i] for i in ins]
+    in_kinds = [const_kind[i] if i in const else kinds[i] for i in ins]
     return OpInfo(
         name=f"{name}_{k}",
         op_type=name,
@@ -211,6 +281,6 @@ def _op_info(k, name, op, ins, outs, shapes, numel, const, const_item, items, fu
         macs=int(macs),
         weight_bytes=int(sum(const[i] for i in ins if i in const)),
         act_bytes=0,
-        precision=op_precision(sizes),
+        precision=kind_precision(in_kinds),
         fused=fused,
     )

@@ -1,8 +1,9 @@
 """Post-training quantization of an ONNX file with onnxruntime: path in, path out.
 
 - ``static``: int8 QDQ (uint8 activations, int8 weights: onnxruntime's recommended CPU setting)
-  calibrated on rows of the calibration split through a ``CalibrationDataReader``, with MinMax,
-  Entropy (KL, Migacz 2017 "8-bit Inference with TensorRT") or Percentile calibration;
+  calibrated on rows of the calibration data through a ``CalibrationDataReader`` (one feed per
+  batch, or per row for fixed-batch inputs; every model input fed), with MinMax, Entropy (KL,
+  Migacz 2017 "8-bit Inference with TensorRT") or Percentile calibration;
   ``quant_pre_process`` (shape inference + graph optimization) runs first, as onnxruntime
   recommends.
 - ``dynamic``: int8 weights, activations quantized at run time, for MatMul/Gemm models. For Conv
@@ -11,27 +12,33 @@
 - ``fp16``: onnxruntime's own converter (``onnxruntime.transformers.float16``, a fork of
   onnxconverter-common), inputs and outputs kept float32 so callers feed the same arrays.
 
-Every argument combination is checked before any work: an already-quantized model, unknown
-node names to exclude, or a calibration set that is too small or of the wrong shape.
+Per-channel scales put an ``axis`` on ``DequantizeLinear``, which exists from opset 13: an
+older model is upgraded with the ONNX version converter first (or refused if it cannot be).
+Every argument combination is checked before any work, and every file is loaded by
+onnxruntime and run once before it is renamed into place, so a file that is written runs.
+Messages name the user's files, never a temporary path.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
 import logging
 import tempfile
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgekd.errors import DataError, ModelFileError, UsageError, require
+from edgekd.errors import DataError, EdgekdError, ModelFileError, StageError, UsageError, require
 from edgekd.fileio import atomic_path
+from edgekd.profile.shapes import onnx_inputs
+from edgekd.quantize.quality import run_onnx
+from edgekd.quantize.signature import BATCH, Samples, as_samples
 
 # ops that only appear in models that were quantized already
 QUANT_OPS = frozenset(
@@ -51,6 +58,7 @@ QUANT_OPS = frozenset(
 CONV_OPS = frozenset({"Conv", "ConvTranspose"})
 COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm"})
 CALIBRATION = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+PER_CHANNEL_OPSET = 13  # DequantizeLinear gained ``axis`` in opset 13 (ONNX operator spec)
 
 
 @dataclass(frozen=True)
@@ -97,24 +105,64 @@ def is_quantized(model: Any) -> bool:
 
 def graph_input(model: Any) -> tuple[str, list[int | None]]:
     """Name and shape (None for symbolic dims) of the first non-initializer graph input."""
-    inits = {t.name for t in model.graph.initializer}
-    for inp in model.graph.input:
-        if inp.name not in inits:
-            dims = inp.type.tensor_type.shape.dim
-            return inp.name, [d.dim_value if d.HasField("dim_value") else None for d in dims]
-    raise ModelFileError("the ONNX model has no graph input")
+    specs = onnx_inputs(model)
+    if not specs:
+        raise ModelFileError("the ONNX model has no graph input")
+    return specs[0].name, [d if isinstance(d, int) else None for d in specs[0].dims]
 
 
 def has_conv(model: Any) -> bool:
     return any(n.op_type in CONV_OPS for n in model.graph.node)
 
 
-def check_request(model: Any, path: Path, s: PtqSettings, calib: np.ndarray | None) -> None:
+def opset(model: Any) -> int:
+    """The model's default-domain opset version."""
+    return next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def float_weights(model: Any) -> int:
+    """Number of float32 initializer elements (0: nothing to quantize or halve)."""
+    from onnx import TensorProto
+
+    from edgekd.profile.onnx_shapes import all_graphs
+
+    n = 0
+    for g in all_graphs(model.graph):
+        n += sum(int(np.prod(t.dims)) for t in g.initializer if t.data_type == TensorProto.FLOAT)
+        for node in g.node:
+            if node.op_type == "Constant":
+                for a in node.attribute:
+                    if a.name == "value" and a.t.data_type == TensorProto.FLOAT:
+                        n += int(np.prod(a.t.dims))
+    return n
+
+
+def check_request(model: Any, path: Path, s: PtqSettings, calib: Samples | None) -> None:
     """Validate a request before doing any work; every error names what was wrong."""
+    check_model(model, path, s)
+    if s.method == "static":
+        if calib is None:
+            raise DataError("static quantization needs calibration data (--calib DATA.npz)")
+        if len(calib) < s.calib_samples:
+            raise DataError(
+                f"calibration set has {len(calib)} samples but {s.calib_samples} were requested "
+                "(quantize.calib_samples / --calib-samples)"
+            )
+
+
+def check_model(model: Any, path: Path, s: PtqSettings) -> None:
+    """The model can be quantized with ``s``: float, not quantized yet, excluded nodes exist."""
     if is_quantized(model):
         raise UsageError(
             f"{path}: the model is already quantized (it has quantization ops or int8/fp16 "
             "weights); quantize the float32 model instead"
+        )
+    if float_weights(model) == 0:
+        raise UsageError(
+            f"{path}: the model has no float32 weights, so there is nothing to quantize or "
+            f"convert to {s.method} (inputs: "
+            + "; ".join(i.signature() for i in onnx_inputs(model))
+            + ")"
         )
     names = {n.name for n in model.graph.node}
     missing = [n for n in s.exclude_nodes if n not in names]
@@ -124,42 +172,28 @@ def check_request(model: Any, path: Path, s: PtqSettings, calib: np.ndarray | No
             f"--exclude / quantize.exclude_nodes: no node named {', '.join(missing)} in {path} "
             f"(nodes include: {sample})"
         )
-    if s.method == "static":
-        if calib is None:
-            raise DataError("static quantization needs calibration data (--calib DATA.npz)")
-        check_calibration(model, calib, s.calib_samples)
 
 
-def check_calibration(model: Any, calib: np.ndarray, samples: int) -> None:
-    """The calibration set must have at least ``samples`` rows shaped like the model input."""
-    name, shape = graph_input(model)
-    expected = tuple(shape[1:])
-    got = tuple(calib.shape[1:])
-    wrong = calib.ndim != len(shape) or any(
-        e is not None and e != g for e, g in zip(expected, got, strict=True)
-    )
-    if wrong:
-        raise DataError(
-            f"calibration data has shape {tuple(calib.shape)}; the model input {name!r} expects "
-            f"(N, {', '.join('?' if d is None else str(d) for d in expected)})"
-        )
-    if len(calib) < samples:
-        raise DataError(
-            f"calibration set has {len(calib)} samples but {samples} were requested "
-            "(quantize.calib_samples / --calib-samples)"
-        )
+def samples_for(model: Any, calib: Any, what: str = "calibration data") -> Samples | None:
+    """``calib`` (Samples, one array, arrays by name, an .npz path, or None) as Samples."""
+    if calib is None or isinstance(calib, Samples):
+        return calib
+    return as_samples(calib, onnx_inputs(model), what)
 
 
-def make_reader(input_name: str, x: np.ndarray, batch_size: int = 32) -> Any:
-    """A ``CalibrationDataReader`` over ``x`` in batches (onnxruntime's calibration protocol)."""
+def even_batch(rows: int, most: int = BATCH) -> int:
+    """The largest batch size <= ``most`` that divides ``rows``: onnxruntime's histogram
+    calibrators (Entropy, Percentile) stack the batches, so they must all have one size."""
+    return next(b for b in range(min(most, max(rows, 1)), 0, -1) if rows % b == 0)
+
+
+def make_reader(samples: Samples) -> Any:
+    """A ``CalibrationDataReader`` over ``samples`` (onnxruntime's calibration protocol)."""
     q = require("onnxruntime.quantization", "onnx")
 
     class NumpyReader(q.CalibrationDataReader):  # type: ignore[name-defined]
         def __init__(self) -> None:
-            self._it: Iterator[dict[str, np.ndarray]] = iter(
-                {input_name: np.ascontiguousarray(x[i : i + batch_size], dtype=np.float32)}
-                for i in range(0, len(x), batch_size)
-            )
+            self._it = samples.feeds(even_batch(len(samples)))
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self._it, None)
@@ -167,16 +201,39 @@ def make_reader(input_name: str, x: np.ndarray, batch_size: int = 32) -> Any:
     return NumpyReader()
 
 
+def synthetic_feed(model: Any) -> dict[str, np.ndarray]:
+    """One random feed of the model's inputs (symbolic dims = 1), for a load-and-run check."""
+    rng = np.random.default_rng(0)
+    feed = {}
+    for spec in onnx_inputs(model):
+        shape = [d if isinstance(d, int) else 1 for d in spec.dims]
+        dt = np.dtype(spec.dtype)
+        if dt.kind == "f":
+            feed[spec.name] = rng.standard_normal(shape).astype(dt)
+        elif dt.kind == "b":
+            feed[spec.name] = np.zeros(shape, dt)
+        else:
+            feed[spec.name] = np.zeros(shape, dt)
+    return feed
+
+
 def quantize_file(
-    src: str | Path, dst: str | Path, s: PtqSettings, calib: np.ndarray | None = None
+    src: str | Path,
+    dst: str | Path,
+    s: PtqSettings,
+    calib: Any = None,
+    check_feed: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Quantize ``src`` into ``dst`` with settings ``s``; returns what was actually done.
 
-    ``calib`` holds calibration inputs (float32, normalized like training data); the first
-    ``s.calib_samples`` rows are used. Returns ``{"settings": ..., "warnings": [...]}``.
+    ``calib``: calibration inputs (``Samples``, one array for a single-input model, arrays by
+    input name, or an .npz path); the first ``s.calib_samples`` rows are used. The written file
+    is loaded by onnxruntime and run on ``check_feed`` (default: the first calibration batch)
+    before it replaces ``dst``. Returns ``{"settings", "warnings", "opset"}``.
     """
     src, dst = Path(src), Path(dst)
     model = load_model(src)
+    samples = samples_for(model, calib)
     notes: list[str] = []
     if s.method == "dynamic" and has_conv(model):
         msg = (
@@ -186,47 +243,126 @@ def quantize_file(
         warnings.warn(msg, stacklevel=2)
         notes.append(msg)
         s = dataclasses.replace(s, method="static")
-    check_request(model, src, s, calib)
-    with atomic_path(dst) as tmp:
-        if s.method == "fp16":
-            _fp16(model, tmp)
-        elif s.method == "dynamic":
-            _dynamic(src, tmp, s)
-        else:
-            assert calib is not None
-            _static(src, tmp, s, graph_input(model)[0], calib[: s.calib_samples])
-    return {"settings": s.to_dict(), "warnings": notes}
+    check_request(model, src, s, samples)
+    if samples is not None and s.method == "static":
+        samples = samples.take(slice(0, s.calib_samples))
+    feed = check_feed or (next(samples.feeds(), None) if samples is not None else None)
+    feed = feed or synthetic_feed(model)
+    version = opset(model)
+    with tempfile.TemporaryDirectory(prefix="edgekd-q-") as work:
+        shown = {work: "(work dir)"}
+        source = src
+        if s.per_channel and s.method != "fp16" and version < PER_CHANNEL_OPSET:
+            source = upgrade_opset(model, src, Path(work) / "opset13.onnx")
+            notes.append(f"upgraded opset {version} to {PER_CHANNEL_OPSET} for per-channel scales")
+            version = PER_CHANNEL_OPSET
+        with atomic_path(dst) as tmp:
+            shown[str(tmp)] = str(dst)
+            try:
+                _run(model, source, tmp, s, samples, Path(work))
+            except EdgekdError:
+                raise
+            except Exception as exc:
+                raise StageError(
+                    f"onnxruntime could not quantize {src} ({s.method}): {scrub(exc, shown)}"
+                ) from None
+            verify(tmp, feed, dst, shown)
+    return {"settings": s.to_dict(), "warnings": notes, "opset": version}
+
+
+def _run(
+    model: Any, source: Path, dst: Path, s: PtqSettings, samples: Samples | None, work: Path
+) -> None:
+    if s.method == "fp16":
+        _fp16(model, dst)
+    elif s.method == "dynamic":
+        _dynamic(source, dst, s)
+    else:
+        assert samples is not None
+        _static(source, dst, s, samples, work)
+
+
+def upgrade_opset(model: Any, src: Path, dst: Path) -> Path:
+    """``model`` converted to opset 13 by the ONNX version converter, saved at ``dst``."""
+    onnx = require("onnx", "onnx")
+    try:
+        converted = onnx.version_converter.convert_version(model, PER_CHANNEL_OPSET)
+        onnx.checker.check_model(converted)
+        onnx.save(converted, str(dst))
+    except Exception as exc:
+        raise UsageError(
+            f"{src}: per-channel scales need opset {PER_CHANNEL_OPSET} and the ONNX version "
+            f"converter cannot upgrade this opset-{opset(model)} model ({scrub(exc, {})}); "
+            "quantize per-tensor (without --per-channel) or re-export at opset >= 13"
+        ) from None
+    return dst
+
+
+def verify(path: Path, feed: dict[str, np.ndarray], shown_as: Path, shown: dict[str, str]) -> None:
+    """Load ``path`` with onnxruntime and run it once; a failure is a ``StageError``."""
+    try:
+        run_onnx(path, [feed])
+    except Exception as exc:
+        raise StageError(
+            f"the quantized model for {shown_as} does not run in onnxruntime, so it was not "
+            f"written: {scrub(exc, shown)}"
+        ) from None
+
+
+def scrub(exc: BaseException, shown: dict[str, str]) -> str:
+    """First line of an error message with temporary paths replaced by what the user knows."""
+    text = str(exc).strip().splitlines()[0][:400] if str(exc).strip() else type(exc).__name__
+    for path, label in sorted(shown.items(), key=lambda kv: -len(kv[0])):
+        text = text.replace(path, label)
+    tmp = tempfile.gettempdir()
+    if tmp in text:  # any other temporary file onnxruntime made on its own
+        import re
+
+        text = re.sub(re.escape(tmp) + r"/[^\s'\":,)]*", "(temporary file)", text)
+    return text
+
+
+def fingerprint(path: str | Path) -> str:
+    """Hash of a model's graph (weights, scales, zero points, nodes): equal hashes mean two
+    quantization attempts produced the same model."""
+    onnx = require("onnx", "onnx")
+    graph = onnx.load(str(path)).graph
+    return hashlib.sha256(graph.SerializeToString(deterministic=True)).hexdigest()
 
 
 def _quiet() -> None:
     logging.getLogger("onnxruntime").setLevel(logging.ERROR)
     logging.getLogger("root").setLevel(logging.ERROR)
+    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
 
 
-def _static(src: Path, dst: Path, s: PtqSettings, input_name: str, calib: np.ndarray) -> None:
+def _static(src: Path, dst: Path, s: PtqSettings, samples: Samples, work: Path) -> None:
     q = require("onnxruntime.quantization", "onnx")
     _quiet()
     extra: dict[str, Any] = {}
     if s.calibration == "percentile":
         extra["CalibPercentile"] = s.percentile
-    with tempfile.TemporaryDirectory() as tmpdir:
-        pre = Path(tmpdir) / "pre.onnx"
-        q.quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        _check_still_named(pre, s.exclude_nodes)
-        with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress
-            q.quantize_static(
-                str(pre),
-                str(dst),
-                make_reader(input_name, calib),
-                quant_format=q.QuantFormat.QDQ,
-                per_channel=s.per_channel,
-                activation_type=q.QuantType.QUInt8,
-                weight_type=q.QuantType.QInt8,
-                nodes_to_exclude=list(s.exclude_nodes) or None,
-                op_types_to_quantize=_op_types(s),
-                calibrate_method=getattr(q.CalibrationMethod, CALIBRATION[s.calibration]),
-                extra_options=extra,
-            )
+    pre = work / "pre.onnx"
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            q.quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+    except Exception:  # pre-processing is advice, not a requirement: quantize the original
+        pre = src
+    _check_still_named(pre, s.exclude_nodes)
+    with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress
+        q.quantize_static(
+            str(pre),
+            str(dst),
+            make_reader(samples),
+            quant_format=q.QuantFormat.QDQ,
+            per_channel=s.per_channel,
+            activation_type=q.QuantType.QUInt8,
+            weight_type=q.QuantType.QInt8,
+            nodes_to_exclude=list(s.exclude_nodes) or None,
+            op_types_to_quantize=_op_types(s),
+            calibrate_method=getattr(q.CalibrationMethod, CALIBRATION[s.calibration]),
+            extra_options=extra,
+        )
 
 
 def _check_still_named(path: Path, names: tuple[str, ...]) -> None:

@@ -39,47 +39,29 @@ INT8_COMPUTE = frozenset(
 KERNEL_FACTORS = (2.0, 4.0)
 
 
-def _shapes(model: Any) -> dict[str, list[int]]:
-    """Static shapes of every tensor with the batch dimension fixed to 1."""
-    onnx = require("onnx", "onnx")
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    for vi in list(m.graph.input) + list(m.graph.output):
-        dims = vi.type.tensor_type.shape.dim
-        if dims and not dims[0].HasField("dim_value"):
-            dims[0].dim_value = 1
-    inferred = onnx.shape_inference.infer_shapes(m)
-    shapes: dict[str, list[int]] = {}
-    for vi in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
-        dims = vi.type.tensor_type.shape.dim
-        if dims and all(d.HasField("dim_value") for d in dims):
-            shapes[vi.name] = [d.dim_value for d in dims]
-    for t in inferred.graph.initializer:
-        shapes[t.name] = list(t.dims)
-    return shapes
+def node_macs_by_name(
+    path: str | Path, input_shapes: dict[str, list[int]] | None
+) -> dict[str, int]:
+    """MACs of every op by node name, from edgekd's static analysis at ``input_shapes`` (empty
+    when the model has symbolic dims that were not given)."""
+    from edgekd.errors import UsageError
+    from edgekd.profile.static import analyze
+
+    try:
+        summary = analyze(path, input_shapes)
+    except UsageError:
+        return {}
+    return {op.name: op.macs for op in summary.ops}
 
 
-def node_macs(node: Any, shapes: dict[str, list[int]]) -> int:
-    """MACs of one Conv/MatMul/Gemm-like node for batch 1 (0 if shapes are unknown)."""
-    out = shapes.get(node.output[0])
-    w = shapes.get(node.input[1]) if len(node.input) > 1 else None
-    if out is None or w is None:
-        return 0
-    if "Conv" in node.op_type:  # out elements x (Cin / groups) x kernel
-        return int(np.prod(out)) * int(np.prod(w[1:]))
-    k = w[0] if node.op_type != "Gemm" or not _attr(node, "transB") else w[1]
-    return int(np.prod(out)) * int(k)
-
-
-def _attr(node: Any, name: str) -> int:
-    return next((int(a.i) for a in node.attribute if a.name == name), 0)
-
-
-def classify_nodes(path: str | Path) -> dict[str, Any]:
-    """int8 vs float compute nodes and their share of MACs for the ONNX file at ``path``."""
+def classify_nodes(
+    path: str | Path, input_shapes: dict[str, list[int]] | None = None
+) -> dict[str, Any]:
+    """int8 vs float compute nodes and their share of MACs for the ONNX file at ``path``
+    (MACs at ``input_shapes``; symbolic batch dims count as 1)."""
     onnx = require("onnx", "onnx")
     model = onnx.load(str(path))
-    shapes = _shapes(model)
+    macs = node_macs_by_name(path, input_shapes)
     producer = {o: n.op_type for n in model.graph.node for o in n.output}
     nodes = []
     for n in model.graph.node:
@@ -90,7 +72,7 @@ def classify_nodes(path: str | Path) -> dict[str, Any]:
             kind = "int8" if inputs == ["DequantizeLinear"] * 2 else "float"
         else:
             continue
-        nodes.append({"name": n.name, "op": n.op_type, "kind": kind, "macs": node_macs(n, shapes)})
+        nodes.append({"name": n.name, "op": n.op_type, "kind": kind, "macs": macs.get(n.name, 0)})
     int8_macs = sum(n["macs"] for n in nodes if n["kind"] == "int8")
     total = sum(n["macs"] for n in nodes)
     share = int8_macs / total if total else 0.0
@@ -131,25 +113,34 @@ def amdahl(share: float, factor: float) -> float:
     return 1.0 / ((1.0 - share) + share / factor)
 
 
-def host_latency_ms(
-    path: str | Path, x: np.ndarray, threads: int | None, repeats: int = 50, warmup: int = 5
-) -> float:
-    """Median onnxruntime latency (ms) of one batch ``x`` on this host."""
-    from edgekd.runtime.onnx import OnnxRunner
+Feed = np.ndarray | dict[str, np.ndarray]
 
-    runner = OnnxRunner(path, threads=threads)
+
+def host_latency_ms(
+    path: str | Path, x: Feed, threads: int | None, repeats: int = 50, warmup: int = 5
+) -> float:
+    """Median onnxruntime latency (ms) of one feed on this host (``x``: the arrays by input
+    name, or one array for a single-input model)."""
+    ort = require("onnxruntime", "onnx")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    feed = x if isinstance(x, dict) else {sess.get_inputs()[0].name: x.astype(np.float32)}
     for _ in range(warmup):
-        runner.run(x)
+        sess.run(None, feed)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        runner.run(x)
+        sess.run(None, feed)
         times.append((time.perf_counter() - t0) * 1e3)
     return float(np.median(times))
 
 
 def measured_speedup(
-    float_path: str | Path, quant_path: str | Path, x: np.ndarray, repeats: int = 50
+    float_path: str | Path, quant_path: str | Path, x: Feed, repeats: int = 50
 ) -> dict[str, Any]:
     """Host latency of both files at 1 thread and at all threads (onnxruntime default)."""
     out: dict[str, Any] = {}
@@ -157,7 +148,8 @@ def measured_speedup(
         f = host_latency_ms(float_path, x, threads, repeats)
         q = host_latency_ms(quant_path, x, threads, repeats)
         out[label] = {"float_ms": f, "quant_ms": q, "speedup": f / q if q > 0 else None}
-    out["batch_size"] = int(len(x))
+    first = next(iter(x.values())) if isinstance(x, dict) else x
+    out["batch_size"] = int(first.shape[0]) if first.ndim else 1
     return out
 
 

@@ -50,10 +50,15 @@ def load_interpreter(path: str | Path, threads: int | None = None) -> Any:
         interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if UNRESOLVED in first:  # a valid file with an op this LiteRT build has no kernel for
+            raise ModelFileError(f"{path}: LiteRT cannot run it: {first}") from None
         raise ModelFileError(
             f"{path}: not a valid TFLite model (corrupt or truncated?): {first}"
         ) from None
     return interp
+
+
+UNRESOLVED = "unresolved custom op"  # LiteRT's message for an op no resolver provides
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: Any) -> np.ndarray:
@@ -145,8 +150,13 @@ class TfliteRunner:
 
 
 def read_model(path: str | Path) -> Any:
-    """The parsed flatbuffer (``schema_py_generated.ModelT``) of a .tflite file."""
-    load_interpreter(path)  # verifies the flatbuffer; a bad file raises ModelFileError
+    """The parsed flatbuffer (``schema_py_generated.ModelT``) of a .tflite file (one with a
+    custom op LiteRT has no kernel for is still read: its structure is valid)."""
+    try:
+        load_interpreter(path)  # verifies the flatbuffer; a bad file raises ModelFileError
+    except ModelFileError as exc:
+        if UNRESOLVED not in str(exc):
+            raise
     try:
         from ai_edge_litert import schema_py_generated as schema
     except ImportError:

@@ -24,7 +24,9 @@ def test_onnx_exact_counts(tiny_onnx: Path) -> None:
     assert by["gap"].macs == 512 and by["gap"].op_class == "pool"
     assert by["fc"].macs == 80 and by["fc"].op_class == "gemm"
     assert by["relu"].fused and by["flatten"].fused and not by["conv"].fused
-    assert s.macs == 13824 + 512 + 4608 + 512 + 80
+    # headline MACs are multiply-accumulates only; relu and pooling are element operations
+    assert s.macs == 13824 + 4608 + 80
+    assert s.elementwise_ops == 512 + 512
     assert by["conv"].weight_bytes == 4 * (216 + 8)
     # peak: the depthwise step holds its input and output, 8x8x8 fp32 each
     assert s.peak_activation_bytes == 2 * 8 * 8 * 8 * 4
@@ -118,11 +120,12 @@ def test_truncated_tflite(tiny_tflite: Path, tmp_path: Path) -> None:
 
 
 def test_op_and_graph_precision_rules() -> None:
-    from edgekd.profile.graph import OpInfo, graph_precision, op_precision
+    from edgekd.profile.graph import OpInfo, graph_precision, kind_precision
 
-    assert op_precision([(4, True), (1, False)]) == "int8"  # int8 weights (TFLite INT8 tensor)
-    assert op_precision([(4, True), (2, True)]) == "fp16"  # fp16 weights
-    assert op_precision([(4, True), (4, False)]) == "fp32"  # int32 bias only
+    assert kind_precision(["fp32", "int8"]) == "int8"  # int8 weights
+    assert kind_precision(["fp32", "fp16"]) == "fp16"  # fp16 weights
+    assert kind_precision(["fp32", None]) == "fp32"  # int32 bias, int64 indices
+    assert kind_precision([None]) == "fp32"  # a bool condition alone is not int8
     ops = [
         OpInfo("a", "ADD", "elementwise", 1, 0, 1, "fp32"),
         OpInfo("c", "CONV_2D", "conv", 9, 9, 9, "int8"),

@@ -3,54 +3,59 @@ from __future__ import annotations
 import pytest
 
 from edgekd.errors import StageError
-from edgekd.quantize.guard import _search, guarded_quantize
+from edgekd.quantize.api import quantize
+from edgekd.quantize.config import QuantizeConfig
+from edgekd.quantize.guard import fallbacks, search
 from edgekd.quantize.onnx_quant import PtqSettings
 from edgekd.quantize.speedup import amdahl, classify_nodes, speedup_report
 
 
 def test_impossible_bar_tries_every_fallback_in_order_then_raises(float_onnx, digits, tmp_path):
     out = tmp_path / "q.onnx"
-    with pytest.raises(StageError, match="allow_degraded") as exc:
-        guarded_quantize(
-            float_onnx, out, PtqSettings(), digits.calib.x, digits.val.x, digits.val.y, -100.0
-        )
-    assert exc.value.exit_code == 1
+    cfg = QuantizeConfig(method="static", max_output_error=1e-9, min_top1_agreement=1.0)
+    with pytest.raises(StageError, match="allow-degraded") as exc:
+        quantize(float_onnx, out, cfg, calib=digits.calib.x)
+    assert exc.value.exit_code == 1 and "output 'logits'" in str(exc.value)
     attempts = exc.value.report["attempts"]  # type: ignore[attr-defined]
     settings = [a["settings"] for a in attempts]
     assert (settings[0]["per_channel"], settings[0]["calibration"]) == (False, "minmax")
     assert (settings[1]["per_channel"], settings[1]["calibration"]) == (True, "minmax")
     assert settings[2]["calibration"] == "entropy" and settings[3]["calibration"] == "percentile"
-    # then one probe per compute node, then the 2 and 3 most sensitive nodes together
-    probes = [a for a in attempts if "sensitivity_probe" in a]
-    assert len(probes) == 3 and [len(s["exclude_nodes"]) for s in settings[7:]] == [2, 3]
-    assert all("val_accuracy" in a for a in attempts)
+    # then one probe per compute node and per consecutive pair, then the best probes combined
+    probes = [a["sensitivity_probe"] for a in attempts if "sensitivity_probe" in a]
+    assert [len(p) for p in probes] == [1, 1, 1, 2, 2]
+    assert all("outputs" in a or "skipped" in a for a in attempts)
     assert out.is_file()  # the best attempt is kept
 
 
 def test_allow_degraded_keeps_the_best_attempt(float_onnx, digits, tmp_path):
-    report = guarded_quantize(
-        float_onnx,
-        tmp_path / "q.onnx",
-        PtqSettings(method="fp16"),
-        None,
-        digits.val.x,
-        digits.val.y,
-        -100.0,
-        allow_degraded=True,
+    cfg = QuantizeConfig(
+        method="fp16", max_output_error=1e-12, min_top1_agreement=1.0, allow_degraded=True
     )
+    report = quantize(float_onnx, tmp_path / "q.onnx", cfg, calib=digits.calib.x)
     assert report["met_bar"] is False and len(report["attempts"]) == 1
-    assert report["quant_val_accuracy"] == max(a["val_accuracy"] for a in report["attempts"])
+    assert (
+        report["outputs"]["logits"]["rel_l2"]
+        == report["attempts"][0]["outputs"]["logits"]["rel_l2"]
+    )
 
 
-def test_search_stops_at_the_first_attempt_meeting_the_bar(float_onnx):
+def test_search_stops_at_the_first_attempt_meeting_the_bar():
     seen = []
 
-    def attempt(s: PtqSettings) -> dict:
+    class Fake:
+        def fallbacks(self, base):
+            return fallbacks(base)
+
+        def probes(self, settings):
+            raise AssertionError("no probes when a fallback meets the bar")
+
+    def attempt(s: PtqSettings, first: bool = False) -> dict:
         seen.append(s)
         ok = s.calibration == "entropy"
-        return {"settings": s.to_dict(), "val_accuracy": 90.0 if ok else 50.0, "meets_bar": ok}
+        return {"settings": s.to_dict(), "outputs": {}, "meets_bar": ok}
 
-    rec = _search(PtqSettings(), attempt, float_onnx, 1.0)
+    rec = search(Fake(), PtqSettings(), attempt)  # type: ignore[arg-type]
     assert rec is not None and rec["settings"]["calibration"] == "entropy"
     assert [(s.per_channel, s.calibration) for s in seen] == [
         (False, "minmax"),
