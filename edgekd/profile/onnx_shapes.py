@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,10 +82,19 @@ def infer(model: Any, shapes: dict[str, list[int]], source: str) -> tuple[Any, l
 
 
 def _symbolic(model: Any) -> Any:
+    """onnxruntime's symbolic shape inference. When it cannot finish it saves
+    ``sym_shape_infer_temp.onnx`` (and external data) into the working directory before
+    raising, so it runs inside a temporary directory that is removed afterwards."""
     ssi = require("onnxruntime.tools.symbolic_shape_infer", "onnx")
     logging.getLogger("onnxruntime").setLevel(logging.ERROR)
-    with contextlib.redirect_stdout(io.StringIO()):
-        out = ssi.SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="edgekd-ssi-") as tmp:
+        os.chdir(tmp)  # contextlib.chdir needs Python 3.11
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                out = ssi.SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+        finally:
+            os.chdir(here)
     if out is None:
         raise RuntimeError("no result")
     return out

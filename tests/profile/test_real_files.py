@@ -194,3 +194,31 @@ def test_tflite_count_matches_what_litert_allocates(corpus, request, name: str) 
     s = analyze(path)
     executed = tflite_executed_macs(path)["macs"]
     assert executed > 0 and abs(s.macs - executed) <= 0.05 * executed, (s.macs, executed)
+
+
+def test_shape_inference_leaves_no_file_behind(tmp_path, monkeypatch) -> None:
+    """onnxruntime's symbolic shape inference saves ``sym_shape_infer_temp.onnx`` (and its
+    external data) into the working directory when it cannot finish (an op of a custom
+    domain here); none may be left there."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+            helper.make_node("Mystery", ["h"], ["y"], domain="com.example", name="custom"),
+        ],
+        "custom", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w],
+    )  # fmt: skip
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)]
+    model_dir, work = tmp_path / "m", tmp_path / "cwd"
+    model_dir.mkdir()
+    work.mkdir()
+    path = model_dir / "custom.onnx"
+    onnx.save(helper.make_model(g, opset_imports=opsets), path)
+    monkeypatch.chdir(work)
+    s = analyze(path)
+    assert s.macs == 16 and any("symbolic shape inference failed" in n for n in s.shape_notes)
+    assert list(work.iterdir()) == [] and [p.name for p in model_dir.iterdir()] == ["custom.onnx"]
