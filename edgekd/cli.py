@@ -27,7 +27,12 @@ _state = {"debug": False}
 
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="Show tracebacks, and the log lines of the libraries underneath."
+        ),
+    ] = False,
 ) -> None:
     _state["debug"] = debug
 
@@ -183,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     from edgekd.errors import EdgekdError, Interrupted
 
     debug = _state["debug"] or "--debug" in (argv if argv is not None else sys.argv[1:])
+    if not debug:  # before any backend loads: their C++ logging reads the environment once
+        from edgekd.noise import quiet_backend_env
+
+        quiet_backend_env()
     try:
         # click returns the code of a ``typer.Exit`` (130 for a Ctrl-C it caught) rather
         # than raising it when standalone_mode is off
