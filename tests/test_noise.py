@@ -74,6 +74,8 @@ def test_quiet_calls_silences_only_the_named_loggers_and_warnings(caplog):
     import logging
     import warnings
 
+    caplog.set_level(logging.DEBUG)  # whatever an earlier test left the root logger at
+    before = logging.getLogger("torchao").level
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with quiet_calls():
@@ -85,7 +87,7 @@ def test_quiet_calls_silences_only_the_named_loggers_and_warnings(caplog):
             warnings.warn("kept too", FutureWarning, stacklevel=1)
     assert [r.getMessage() for r in caplog.records] == ["kept"]
     assert [str(w.message) for w in caught] == ["kept too"]
-    assert logging.getLogger("torchao").level == logging.NOTSET  # restored
+    assert logging.getLogger("torchao").level == before  # restored
 
 
 def test_drop_stderr_lines_drops_the_named_line_from_cpp_writes_and_keeps_the_rest(capfd):
