@@ -77,6 +77,7 @@ def compress(
     from edgekd.cache import Cache, cache_root
     from edgekd.recipe.load import load_recipe
     from edgekd.report.build import write_reports
+    from edgekd.train.threads import torch_threads
 
     recipe = recipe or load_recipe(None)
     reporter = reporter or NullReporter()
@@ -99,10 +100,11 @@ def compress(
     )
     run.manifest["status"] = "running"
     try:
-        for name, fn in steps:
-            if name in RESUMABLE and run.stage_done(name):
-                continue
-            _run_stage(run, name, fn, ctx)
+        with torch_threads(recipe.threads):
+            for name, fn in steps:
+                if name in RESUMABLE and run.stage_done(name):
+                    continue
+                _run_stage(run, name, fn, ctx)
         run.manifest["status"] = "complete"
         report = write_reports(run)
         run.save()
