@@ -1,7 +1,8 @@
 """``compress``: run a recipe end to end into a run directory.
 
 recipe → data → teacher → teacher outputs (cached) → distill (+ baseline) → export →
-evaluate → profile → report. Stages that finished are not redone on ``resume``.
+evaluate → profile → report. Stages that finished are not redone on ``resume``. Ctrl-C marks
+the run ``interrupted`` and raises :class:`~edgekd.errors.RunInterrupted` naming it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgekd.errors import EdgekdError, RecipeError, UsageError
+from edgekd.errors import EdgekdError, RecipeError, RunInterrupted
 from edgekd.pipeline import stages
 from edgekd.pipeline.context import Context
+from edgekd.pipeline.resume import find_run, prepare_resume
 from edgekd.progress import NullReporter, Reporter
 from edgekd.recipe.schema import Recipe
-from edgekd.rundir import RunDir, config_hash
+from edgekd.rundir import RunDir
 
 StageFn = Callable[[Context], None]
 
@@ -83,15 +85,11 @@ def compress(
     reporter = reporter or NullReporter()
     out = Path(out_dir) if out_dir is not None else recipe.output.dir
     recipe_json = recipe.model_dump(mode="json")
-    run = None
+    steps = plan(recipe)  # a recipe that cannot run is refused before a run directory exists
     if resume:
-        run = RunDir.latest_unfinished(out, recipe.output.name, config_hash(recipe_json))
-        if run is None:
-            raise UsageError(
-                f"--resume: no unfinished run of {recipe.output.name!r} "
-                f"with this recipe under {out}"
-            )
-        reporter.log(f"resuming {run.path}")
+        run = find_run(out, recipe_json)
+        entry = prepare_resume(run, [name for name, _ in steps])
+        reporter.log(f"resuming {run.path} from stage {entry['from_stage']}")
     else:
         run = RunDir.create(out, recipe.output.name, recipe_json)
     ctx = Context(
@@ -103,21 +101,35 @@ def compress(
         ),
     )
     run.manifest["status"] = "running"
-    with torch_threads(recipe.threads):
-        for name, fn in plan(recipe):
-            if name in RESUMABLE and run.stage_done(name):
-                continue
-            started = run.begin_stage(name)
-            try:
-                fn(ctx)
-            except BaseException as exc:
-                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-                run.manifest["status"] = status
-                msg = str(exc) if isinstance(exc, EdgekdError) else f"{type(exc).__name__}: {exc}"
-                run.end_stage(name, started, status=status, error=msg)
-                raise
-            run.end_stage(name, started)
-    run.manifest["status"] = "complete"
-    report = write_reports(run)
-    run.save()
+    try:
+        with torch_threads(recipe.threads):
+            for name, fn in steps:
+                if name in RESUMABLE and run.stage_done(name):
+                    continue
+                _run_stage(run, name, fn, ctx)
+        run.manifest["status"] = "complete"
+        report = write_reports(run)
+        run.save()
+    except KeyboardInterrupt:
+        run.manifest["status"] = "interrupted"
+        run.save()
+        raise RunInterrupted(run.path) from None
     return RunResult(run.path, run.manifest, report)
+
+
+def _run_stage(run: RunDir, name: str, fn: StageFn, ctx: Context) -> None:
+    """Run one stage, recording its time, or its failure or interruption, in the manifest."""
+    started = run.begin_stage(name)
+    try:
+        fn(ctx)
+    except BaseException as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        status = "interrupted" if interrupted else "failed"
+        run.manifest["status"] = status
+        if interrupted:
+            msg = "interrupted (Ctrl-C)"
+        else:
+            msg = str(exc) if isinstance(exc, EdgekdError) else f"{type(exc).__name__}: {exc}"
+        run.end_stage(name, started, status=status, error=msg)
+        raise
+    run.end_stage(name, started)
