@@ -247,7 +247,7 @@ def assistant(job: Job) -> Distilled:
     teacher_id = getattr(job.teacher, "identity", None) or _logits_identity(job.teacher_logits)
     key = [teacher_id, data.hash, json.dumps(spec, sort_keys=True)]
     (trained, path), hit = job.cache.get_or_make(
-        "assistants", key, make, load, save_weights, ".safetensors"
+        "assistants", key, make, load, save_weights, ".safetensors", collective_make=True
     )
     as_teacher = torch_teacher(trained, "assistant", sha256_file(path), path)
     a_logits, out_hit = teacher_outputs(as_teacher, data, job.cache)
