@@ -109,7 +109,8 @@ class Cache:
                 hit = True
             except Exception:
                 pass  # unreadable or stale: made again below
-        if not world.broadcast(hit, f"whether cache entry {kind}/{path.stem} exists"):
+        hit = world.broadcast(hit, f"whether cache entry {kind}/{path.stem} exists")
+        if not hit:
             if collective_make:
                 made = make()
             elif world.is_main():

@@ -89,6 +89,17 @@ def wrap(step: TrainStep, w: World) -> nn.Module:
     )
 
 
+def average_buffers(model: nn.Module, w: World) -> None:
+    """BatchNorm running statistics averaged over the ranks (each rank updated them with its
+    own samples), so every rank holds the same model after an epoch."""
+    import torch.distributed as dist
+
+    for buf in model.buffers():
+        if buf.is_floating_point():
+            dist.all_reduce(buf)
+            buf.div_(w.size)
+
+
 def global_mean(value: float, w: World) -> float:
     """The mean of ``value`` over the ranks (the epoch's loss over the global data)."""
     import torch.distributed as dist

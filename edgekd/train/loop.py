@@ -192,6 +192,8 @@ def fit(
             if sched is not None:
                 sched.step()
             mean = total / max(batches, 1)
+            if w is not None:
+                ddp.average_buffers(model, w)
             val_acc = _end_epoch(
                 model, val, cfg, hist, epoch, mean if w is None else ddp.global_mean(mean, w)
             )
