@@ -314,6 +314,7 @@ def data_free(job: Job) -> Distilled:
         task.close()
         return {
             "x": x,
+            "logits": teacher.predict(x),  # the targets, cached: never recomputed per rank
             "target_accuracy": np.asarray(info["target_accuracy"]),
             "bn_layers": np.asarray(info["bn_layers"]),
         }
@@ -327,7 +328,7 @@ def data_free(job: Job) -> Distilled:
         job.student,
         train=Split(x, None),
         loss=job.loss(labeled=False),
-        teacher_logits=teacher.predict(x),
+        teacher_logits=synth["logits"] if "logits" in synth else teacher.predict(x),
         checkpoint=job.checkpoint,
     )
     info = {
