@@ -67,10 +67,10 @@ class Cache:
         ``save(value, tmp)`` atomically, and ``load(path)``.
 
         When every rank of a distributed run asks for the same entry
-        (:func:`edgekd.dist.world.active`), rank 0 decides hit or miss for all; on a miss
+        (:func:`edgekd.distributed.world.active`), rank 0 decides hit or miss for all; on a miss
         rank 0 alone makes and saves it (or, with ``collective_make``, every rank makes it
         together, e.g. trains a model under DDP, and rank 0 saves), then all load it."""
-        from edgekd.dist import world
+        from edgekd.distributed import world
 
         if world.active() is not None:
             return self._shared(kind, key_parts, make, load, save, suffix, collective_make)
@@ -99,7 +99,7 @@ class Cache:
         collective_make: bool,
     ) -> tuple[T, bool]:
         """:meth:`get_or_make` on every rank at once: made once, never once per rank."""
-        from edgekd.dist import world
+        from edgekd.distributed import world
 
         path = self.path(kind, key_parts, suffix)
         hit = False

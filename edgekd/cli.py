@@ -71,7 +71,7 @@ def compress(
     ] = None,
 ) -> None:
     """Run a recipe end to end: distill, prune, export, quantize, evaluate, profile, report."""
-    from edgekd.dist import world
+    from edgekd.distributed import world
     from edgekd.errors import Interrupted, RunInterrupted
     from edgekd.pipeline.compress import compress as run_compress
     from edgekd.progress import NullReporter, RichReporter
@@ -114,7 +114,7 @@ def compress(
 
 def _launch(nproc: int, r: Any) -> None:
     """``--nproc N``: the recipe is valid (checked above); start N ranks of this command."""
-    from edgekd.dist import launch, world
+    from edgekd.distributed import launch, world
     from edgekd.errors import UsageError
     from edgekd.pipeline.distributed import check_batch_sizes
 
@@ -213,7 +213,7 @@ _register_capabilities()
 
 def _rank_prefix() -> str:
     """``[rank 1/2] `` on the messages of one rank of a distributed run, else nothing."""
-    from edgekd.dist import world
+    from edgekd.distributed import world
 
     w = world.world()
     return f"[rank {w.rank}/{w.size}] " if w is not None and w.size > 1 else ""

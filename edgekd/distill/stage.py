@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgekd.artifact import Artifact, Role
-from edgekd.dist import world
+from edgekd.distributed import world
 from edgekd.passes import Services, pick
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edgekd.dist import world
+from edgekd.distributed import world
 from edgekd.errors import RunInterrupted
 from edgekd.pipeline.distributed import check_batch_sizes, follow
 from edgekd.pipeline.resume import find_run, prepare_resume

@@ -3,7 +3,7 @@
 Rank 0 runs the plan as a single process does and is the only one that writes the run
 directory. A pass marked ``distributed`` (the teacher-output cache fill, distillation, the
 baseline, pruning's fine-tuning, QAT) runs on every rank inside
-:func:`edgekd.dist.world.collective`: the training loops train together under DDP and
+:func:`edgekd.distributed.world.collective`: the training loops train together under DDP and
 only rank 0 saves. The other passes run on rank 0 alone while the other ranks wait.
 
 Per pass, up to the last distributed one, the ranks meet three times: rank 0 says whether
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgekd.dist import world
+from edgekd.distributed import world
 from edgekd.errors import UsageError
 
 if TYPE_CHECKING:

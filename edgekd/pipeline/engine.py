@@ -16,7 +16,7 @@ from typing import Any
 
 from edgekd.artifact import Artifact
 from edgekd.cache import cache_key
-from edgekd.dist import world
+from edgekd.distributed import world
 from edgekd.errors import EdgekdError, ParityError, StageError
 from edgekd.passes import Services
 from edgekd.pipeline.distributed import last_distributed, timing

@@ -37,7 +37,7 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
         )
     finally:
         task.close()
-    from edgekd.dist import world
+    from edgekd.distributed import world
 
     if not world.is_main():
         return []  # fine-tuned with rank 0 (DDP); rank 0 writes the model

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> list[Artifact]:
-    from edgekd.dist import world
+    from edgekd.distributed import world
 
     q, parent = cfg.quantize, the_model(inputs)
     if q.method == "qat" and not world.is_main():

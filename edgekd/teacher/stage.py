@@ -75,7 +75,7 @@ def run_outputs(
     finally:
         task.close()
     from edgekd.cache import save_npz
-    from edgekd.dist import world
+    from edgekd.distributed import world
 
     if not world.is_main():
         return []  # rank 0 writes the run's copy

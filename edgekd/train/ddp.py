@@ -28,7 +28,7 @@ from torch import nn
 from edgekd.errors import UsageError
 
 if TYPE_CHECKING:
-    from edgekd.dist.world import World
+    from edgekd.distributed.world import World
 
 
 class TrainStep(nn.Module):

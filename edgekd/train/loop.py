@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from edgekd.data.loaders import Split
-from edgekd.dist import world
+from edgekd.distributed import world
 from edgekd.fileio import atomic_save
 from edgekd.train import ddp
 from edgekd.train.config import TrainConfig
@@ -135,7 +135,7 @@ def fit(
     batch's sample indices ``ix`` (to look up cached teacher features) and returns the loss; its
     parameters (adapters) are optimized and checkpointed with the model. ``loss`` is then unused.
 
-    Inside :func:`edgekd.dist.world.collective` every rank trains the same model under DDP
+    Inside :func:`edgekd.distributed.world.collective` every rank trains the same model under DDP
     on ``batch_size / N`` samples of each global batch (``edgekd.train.ddp``); only rank 0
     writes the checkpoint.
     """

@@ -21,10 +21,10 @@ def main(out: Path, cache_dir: Path, epochs: int) -> None:
     from edgekd.cache import Cache
     from edgekd.data.config import DataConfig
     from edgekd.data.loaders import load_data
-    from edgekd.dist import world
     from edgekd.distill.api import distill
     from edgekd.distill.config import DistillConfig
     from edgekd.distill.losses import kd_loss
+    from edgekd.distributed import world
     from edgekd.models.config import StudentConfig
     from edgekd.models.zoo import build_model
     from edgekd.teacher.load import module_teacher
