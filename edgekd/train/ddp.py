@@ -41,10 +41,12 @@ class TrainStep(nn.Module):
         self.objective = objective
         self.loss = loss
 
-    def forward(self, x: Any, y: Any, t: Any, ix: torch.Tensor) -> torch.Tensor:
+    def forward(self, xb: Any, y: Any, t: Any, ix: torch.Tensor) -> torch.Tensor:
+        """``xb``: the model's input, or a tuple of inputs (text: ids and mask)."""
+        xs = xb if isinstance(xb, tuple) else (xb,)
         if self.objective is not None:
-            return self.objective(self.model, x, y, t, ix)
-        return self.loss(self.model(x), y, t)
+            return self.objective(self.model, xs[0] if len(xs) == 1 else xs, y, t, ix)
+        return self.loss(self.model(*xs), y, t)
 
 
 def rank_batch(batch_size: int, w: World | None) -> int:
@@ -135,5 +137,9 @@ def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
 
 
 def to_device(x: Any, device: str) -> Any:
-    """A tensor (or None) on ``device``."""
-    return x if x is None or device == "cpu" else x.to(device, non_blocking=True)
+    """A tensor, a tuple of them, or None on ``device``."""
+    if x is None or device == "cpu":
+        return x
+    if isinstance(x, (tuple, list)):
+        return type(x)(to_device(v, device) for v in x)
+    return x.to(device, non_blocking=True)
