@@ -73,10 +73,13 @@ def compress(
     Raises the typed errors of :mod:`edgekd.errors`; the manifest records which stage failed.
     """
     from edgekd.cache import Cache, cache_root
+    from edgekd.models.preflight import check_models
     from edgekd.recipe.load import load_recipe
     from edgekd.report.build import write_reports
+    from edgekd.train.threads import torch_threads
 
     recipe = recipe or load_recipe(None)
+    check_models(recipe)  # a misspelt model or missing file fails before any work
     reporter = reporter or NullReporter()
     out = Path(out_dir) if out_dir is not None else recipe.output.dir
     recipe_json = recipe.model_dump(mode="json")
@@ -100,19 +103,20 @@ def compress(
         ),
     )
     run.manifest["status"] = "running"
-    for name, fn in plan(recipe):
-        if name in RESUMABLE and run.stage_done(name):
-            continue
-        started = run.begin_stage(name)
-        try:
-            fn(ctx)
-        except BaseException as exc:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            run.manifest["status"] = status
-            msg = str(exc) if isinstance(exc, EdgekdError) else f"{type(exc).__name__}: {exc}"
-            run.end_stage(name, started, status=status, error=msg)
-            raise
-        run.end_stage(name, started)
+    with torch_threads(recipe.threads):
+        for name, fn in plan(recipe):
+            if name in RESUMABLE and run.stage_done(name):
+                continue
+            started = run.begin_stage(name)
+            try:
+                fn(ctx)
+            except BaseException as exc:
+                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                run.manifest["status"] = status
+                msg = str(exc) if isinstance(exc, EdgekdError) else f"{type(exc).__name__}: {exc}"
+                run.end_stage(name, started, status=status, error=msg)
+                raise
+            run.end_stage(name, started)
     run.manifest["status"] = "complete"
     report = write_reports(run)
     run.save()
