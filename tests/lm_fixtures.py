@@ -26,6 +26,10 @@ def build_llama(
 ) -> Path:
     """A tiny Llama directory (``weights=False``: config and tokenizer only)."""
     import torch
+
+    from edgekd.models.hf import import_transformers
+
+    import_transformers()  # torchvision-safe, offline
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tok = tokenizer or build_tokenizer()

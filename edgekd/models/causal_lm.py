@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +28,10 @@ CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 
 
 def transformers_offline() -> Any:
-    """``import transformers`` with the hub switched off (local files only)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    transformers = require("transformers", "llm")
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-    return transformers
+    """``import transformers`` with the hub switched off (``edgekd.models.hf``)."""
+    from edgekd.models.hf import import_transformers
+
+    return import_transformers()
 
 
 def check_path(path: Path, where: str = "model") -> None:
@@ -68,6 +64,7 @@ def check_causal(path: Path, where: str = "model") -> None:
     except (OSError, ValueError) as exc:
         raise ModelFileError(f"{where}: hf:{path}: unreadable config.json ({exc})") from None
     archs = [str(a) for a in cfg.get("architectures") or []]
+    transformers_offline()
     if archs:
         if any(a.endswith(CAUSAL_SUFFIXES) for a in archs):
             return
@@ -160,20 +157,14 @@ def check_context(model: Any, max_length: int, field: str, name: str) -> None:
         )
 
 
-def decoder_layers(model: Any) -> Any:
-    """The ``ModuleList`` of decoder layers (``num_hidden_layers`` long)."""
-    from torch import nn
-
-    n = model.config.num_hidden_layers
-    for _, m in model.named_modules():
-        if isinstance(m, nn.ModuleList) and len(m) == n:
-            return m
-    raise ModelFileError(f"{type(model).__name__}: no list of {n} decoder layers found")
-
-
 def layer_subset(teacher: Any, layers: list[int], field: str) -> Any:
-    """A copy of ``teacher`` with only ``layers`` (in this order); an index outside the
-    teacher or repeated is a ``RecipeError``."""
+    """A copy of ``teacher`` with only ``layers`` (in this order; ``copy_layers`` of
+    ``edgekd.models.layer_subset``); an index outside the teacher or repeated is a
+    ``RecipeError``."""
+    import torch
+
+    from edgekd.models.layer_subset import copy_layers
+
     n = int(teacher.config.num_hidden_layers)
     for i in layers:
         if not 0 <= i < n:
@@ -189,30 +180,10 @@ def layer_subset(teacher: Any, layers: list[int], field: str) -> Any:
         if isinstance(value, list) and len(value) == n:
             setattr(config, key, [value[i] for i in layers])
     transformers = transformers_offline()
-    import torch
-
     student = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    t_layers, s_layers = decoder_layers(teacher), decoder_layers(student)
-    t_prefix = _prefix_of(teacher, t_layers)
-    s_prefix = _prefix_of(student, s_layers)
-    source = teacher.state_dict()
-    state = {}
-    for key in student.state_dict():
-        src = key
-        if key.startswith(s_prefix + "."):
-            index, _, rest = key[len(s_prefix) + 1 :].partition(".")
-            src = f"{t_prefix}.{layers[int(index)]}.{rest}"
-        state[key] = source[src].clone()
-    student.load_state_dict(state)
+    copy_layers(teacher, student, list(layers))
     student.generation_config = copy.deepcopy(teacher.generation_config)
     return student.eval()
-
-
-def _prefix_of(model: Any, module: Any) -> str:
-    for name, m in model.named_modules():
-        if m is module:
-            return name
-    raise ModelFileError(f"{type(model).__name__}: decoder layers not found by name")
 
 
 def save_student(

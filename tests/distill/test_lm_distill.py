@@ -139,6 +139,9 @@ def _exit2(exc_info) -> str:
 
 
 def test_a_teacher_that_is_not_a_causal_lm(lm_dataset, tmp_path):
+    from edgekd.models.hf import import_transformers
+
+    import_transformers()
     from transformers import BertConfig
 
     d = tmp_path / "bert"

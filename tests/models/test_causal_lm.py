@@ -75,6 +75,9 @@ def test_a_gguf_file_loads_through_transformers(lm_teacher, tmp_path):
 
 
 def test_a_directory_that_is_not_a_causal_lm_is_refused(tmp_path):
+    from edgekd.models.hf import import_transformers
+
+    import_transformers()
     from transformers import BertConfig
 
     d = tmp_path / "bert"
@@ -151,8 +154,12 @@ def test_a_corrupt_vocabulary_map_is_refused(tmp_path):
 def test_tokenizer_check_names_the_first_difference():
     a, b = build_tokenizer(), build_tokenizer()
     check_same_tokenizer(a, b, ["hello how are you"], "distill.lm")
-    from transformers import PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from edgekd.models.hf import import_transformers
+
+    import_transformers()
+    from transformers import PreTrainedTokenizerFast
 
     other = Tokenizer(models.BPE())
     other.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -171,7 +178,8 @@ def test_tokenizer_check_names_the_first_difference():
     )
     with pytest.raises(
         TokenizerMismatch,
-        match=r"distill.lm: teacher and student tokenizers differ: (vocabulary sizes|token id \d+ differs)",
+        match=r"distill.lm: teacher and student tokenizers differ: "
+        r"(vocabulary sizes|token id \d+ differs)",
     ):
         check_same_tokenizer(a, c, ["hello"], "distill.lm")
     d = build_tokenizer()
