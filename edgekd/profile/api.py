@@ -151,6 +151,7 @@ def _target_row(
         "title": target.name,
         "kind": target.kind,
         "runtime": rt_name,
+        "runtime_format": rt.format,  # the file format the runtime runs as it is
         "calibrated": bool(rt.fitted),
         "budget": budget,
     }
