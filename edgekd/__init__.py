@@ -21,6 +21,7 @@ _API: dict[str, str] = {
     "Recipe": "edgekd.recipe.schema",
     "load_recipe": "edgekd.recipe.load",
     "compress": "edgekd.pipeline.compress",
+    "fit": "edgekd.fit",
     "distill": "edgekd.distill",
     "prune": "edgekd.prune",
     "quantize": "edgekd.quantize",
