@@ -38,8 +38,8 @@ def settings(quick: bool) -> tuple[list[str], int, float]:
                 "prune.fine_tune.epochs=10",
                 "distill.baseline=false",
             ],
-            6,
-            3,
+            10,
+            4,
         )
     return (
         ["distill.epochs=60", "prune.fine_tune.epochs=20", "distill.baseline=false"],

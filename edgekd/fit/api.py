@@ -30,6 +30,7 @@ from edgekd.recipe.schema import Recipe
 from edgekd.rundir import RunDir, config_hash
 
 ATTEMPTS = 3  # best candidates taken through the pipeline before giving up
+SAMPLES_PER_TRIAL = 5  # candidates sampled per trained trial at most (the rest cannot fit)
 
 
 @dataclass
@@ -52,9 +53,9 @@ def fit(
     reporter: Reporter | None = None,
 ) -> FitResult:
     """Search ``space`` for the most accurate student that fits ``target`` (its default
-    budgets overlaid with ``budgets``) in at most ``trials`` trials and ``time_budget_min``
-    minutes, then run the whole pipeline on it. Raises ``BudgetError`` when no candidate
-    fits."""
+    budgets overlaid with ``budgets``), training ``trials`` candidates (those predicted not
+    to fit are skipped untrained and do not count) in at most ``time_budget_min`` minutes,
+    then run the whole pipeline on it. Raises ``BudgetError`` when no candidate fits."""
     from edgekd.recipe.load import load_recipe
 
     recipe = recipe or load_recipe(None)
@@ -193,27 +194,43 @@ def _search(
 def _optimize(
     search: Any, run: RunDir, trials: int, minutes: float | None, reporter: Reporter
 ) -> list[dict[str, Any]]:
-    """Run the trials still to do (a resumed study keeps the ones it finished)."""
+    """Train candidates until ``trials`` of them were trained (or stopped early); candidates
+    skipped because they cannot fit cost only their estimate and do not count, up to
+    ``SAMPLES_PER_TRIAL`` samples per trial. A resumed study keeps what it finished."""
     import optuna
 
     from edgekd.fileio import atomic_write_json
-    from edgekd.fit.search import open_study, trial_rows
+    from edgekd.fit.search import open_study, seeds, trial_rows
     from edgekd.train.threads import torch_threads
 
     study = open_study(run.path / "study.db", search.recipe.distill.seed, trials)
-    done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-    todo = max(0, trials - len(done))
-    if done:
-        reporter.log(f"{len(done)} trial(s) already done in {run.path}; {todo} to go")
+
+    def trained(study: optuna.Study) -> int:
+        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        return sum(
+            not str(t.user_attrs.get("outcome", "")).startswith("skipped")
+            for t in study.get_trials(deepcopy=False, states=states)
+        )
+
+    if not study.trials:  # a new search starts where a user would: the recipe's student
+        for params in seeds(search.recipe, search.space):
+            study.enqueue_trial(params)
+    sampled = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    todo = max(0, trials - trained(study))
+    if sampled:
+        reporter.log(f"{len(sampled)} candidate(s) already tried in {run.path}; {todo} to go")
 
     def record(study: optuna.Study, _: Any) -> None:
         atomic_write_json(run.path / "trials.json", trial_rows(study))
+        if trained(study) >= trials:
+            study.stop()
 
-    with torch_threads(search.recipe.threads):
-        study.optimize(
-            search.objective, n_trials=todo, timeout=None if minutes is None else minutes * 60,
-            callbacks=[record], catch=(),
-        )  # fmt: skip
+    if todo:
+        with torch_threads(search.recipe.threads):
+            study.optimize(
+                search.objective, n_trials=SAMPLES_PER_TRIAL * trials - len(sampled),
+                timeout=None if minutes is None else minutes * 60, callbacks=[record], catch=(),
+            )  # fmt: skip
     rows = trial_rows(study)
     atomic_write_json(run.path / "trials.json", rows)
     return rows
@@ -226,7 +243,7 @@ def _none_fits(rows: list[dict[str, Any]], target: str) -> str:
     close = min(tried, key=lambda r: r["estimate"].get("latency_ms") or float("inf"))
     why = "; ".join(str(v.get("message")) for v in close["estimate"]["violations"]) or "-"
     return (
-        f"no candidate of the search space fits {target}'s budgets in {len(rows)} trial(s); "
+        f"no candidate of the search space fits {target}'s budgets in {len(rows)} sampled; "
         f"the fastest tried, {close['candidate']}: {why}"
     )
 

@@ -168,6 +168,26 @@ def open_study(db: Path, seed: int, trials: int) -> optuna.Study:
     )
 
 
+def seeds(recipe: Recipe, space: Space) -> list[dict[str, Any]]:
+    """The first candidates: the recipe's student (its depth, prune ratio and int8) at each
+    width of the space up to its own, widest first, which is what shrinking it by hand
+    tries; those predicted not to fit cost only their estimate. The sampler takes over after."""
+
+    def near(values: tuple, want: Any) -> Any:
+        return min(values, key=lambda v: abs(v - want))
+
+    s = recipe.student
+    base = {
+        "arch": s.arch if s.arch in space.archs else space.archs[0],
+        "depth": near(space.depths, s.depth),
+        "prune": near(space.prune, recipe.prune.sparsity if recipe.prune.method == "structured"
+                      else 0.0),
+        "precision": "int8" if "int8" in space.precisions else space.precisions[0],
+    }  # fmt: skip
+    widths = sorted((w for w in space.widths if w <= s.width), reverse=True)
+    return [{**base, "width": w} for w in widths or [min(space.widths)]]
+
+
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     """Every trial as plain data (``trials.json``, the report)."""
     rows = []

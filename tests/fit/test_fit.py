@@ -88,8 +88,9 @@ def test_no_candidate_fits_exits_3_without_training(tmp_path):
         fit(_recipe(), "nano-33-ble", {"latency_ms": 1e-9}, trials=2, out_dir=tmp_path,
             space=SPACE)  # fmt: skip
     (run,) = tmp_path.iterdir()
-    rows = json.loads((run / "trials.json").read_text())
-    assert [r["outcome"].startswith("skipped, cannot fit: latency_ms") for r in rows] == [1, 1]
+    rows = json.loads((run / "trials.json").read_text())  # skipped ones do not count: 5 per
+    assert len(rows) == 10  # trial are sampled before giving up
+    assert all(r["outcome"].startswith("skipped, cannot fit: latency_ms") for r in rows)
     assert json.loads((run / "manifest.json").read_text())["status"] == "failed"
     code = main(["fit", "--target", "nano-33-ble", "--budget", "latency_ms=1e-9", "--trials",
                  "1", "--out", str(tmp_path / "cli"), "--quiet", *TINY])  # fmt: skip
