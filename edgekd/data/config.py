@@ -15,8 +15,10 @@ class DataConfig(Section):
     """Where the data comes from and how it is split.
 
     ``source`` is a built-in scikit-learn dataset name, ``npz`` (arrays ``x`` and optional
-    ``y``) or ``csv`` (feature columns plus ``label_column``). Splits are stratified and
-    deterministic given ``seed``; normalization statistics come from the train split only.
+    ``y``), ``csv`` (feature columns plus ``label_column``) or ``completions`` (a dataset
+    written by ``edgekd completions``, for ``task: causal_lm``; its own splits are used).
+    Splits are stratified and deterministic given ``seed``; normalization statistics come from
+    the train split only.
     """
 
     source: DataSource = "digits"

@@ -51,6 +51,14 @@ def _csv(cfg: DataConfig) -> Raw:
     return load_csv(Path(str(cfg.path)), cfg.label_column)
 
 
+def _completions(cfg: DataConfig) -> Raw:
+    """A completions dataset is token sequences, not arrays: the ``task: causal_lm`` plan
+    (``edgekd.pipeline.lm``) reads it; the recipe refuses it for any other task."""
+    from edgekd.errors import RecipeError
+
+    raise RecipeError("data.source: completions trains a language-model student (task: causal_lm)")
+
+
 SOURCES: dict[str, Source] = {
     "digits": Source(_sklearn("digits")),
     "breast_cancer": Source(_sklearn("breast_cancer")),
@@ -58,6 +66,7 @@ SOURCES: dict[str, Source] = {
     "iris": Source(_sklearn("iris")),
     "npz": Source(_npz, needs_path=True),
     "csv": Source(_csv, needs_path=True),
+    "completions": Source(_completions, needs_path=True),
 }
 BUILTIN = tuple(name for name, s in SOURCES.items() if not s.needs_path)
 

@@ -52,12 +52,21 @@ def compress(
     from edgekd.train.threads import torch_threads
 
     recipe = recipe or load_recipe(None)
-    check_models(recipe)  # a misspelt model or missing file fails before any work
+    if recipe.task == "causal_lm":
+        from edgekd.pipeline.lm import preflight
+
+        preflight(recipe)  # the dataset and the hf: models, before any work
+    else:
+        check_models(recipe)  # a misspelt model or missing file fails before any work
     reporter = reporter or NullReporter()
     out = Path(out_dir) if out_dir is not None else recipe.output.dir
     recipe_json = recipe.model_dump(mode="json")
     passes = plan(recipe)  # a recipe the plan refuses never makes a run directory
     w = world.init()  # launched by torchrun / accelerate: join the group
+    if w is not None and recipe.task == "causal_lm":
+        from edgekd.errors import UsageError
+
+        raise UsageError("--nproc: task causal_lm trains on one process in this version")
     if w is not None:
         check_batch_sizes(recipe, w.size)
         if not w.is_main:
@@ -79,6 +88,10 @@ def compress(
         record=lambda e: events.append({**e, "pass": current["pass"]}),
     )
     env = Services(reporter, cache, functools.cache(lambda: load_data(recipe.data)))
+    if recipe.task == "causal_lm":
+        from edgekd.pipeline.lm import lm_services
+
+        env = lm_services(recipe, reporter, cache)
     run.manifest["status"] = "running"
     if w is not None:
         run.manifest["distributed"] = w.describe()

@@ -56,7 +56,7 @@ def run_passes(
         ranks: list[Any] | None = None
         try:
             inputs = p.select(run.artifacts())
-            key = pass_key(p, recipe_json, inputs, env.data.hash)
+            key = pass_key(p, recipe_json, inputs, env.data_hash())
             done = run.pass_done(p.name, key)
             if i <= shared:
                 world.broadcast(done, f"whether pass {p.name} is done")

@@ -41,6 +41,10 @@ def every(arts: list[Artifact]) -> list[Artifact]:
 
 def plan(recipe: Recipe) -> list[Pass]:
     """The passes this recipe runs, in order."""
+    if recipe.task == "causal_lm":
+        from edgekd.pipeline.lm import lm_plan
+
+        return lm_plan(recipe)
     from edgekd.data import stage as data
     from edgekd.distill import stage as distill
     from edgekd.evaluate import stage as evaluate
