@@ -134,6 +134,10 @@ def _check(
     from edgekd.profile.budgets import resolve_budget
     from edgekd.profile.targets import load_target
 
+    if recipe.task != "classification":
+        raise UsageError(
+            f"task: {recipe.task}; edgekd fit searches classification students (zoo families)"
+        )
     model = recipe.student.model
     if model is not None and not model.startswith("zoo:"):
         raise UsageError(

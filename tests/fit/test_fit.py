@@ -29,6 +29,8 @@ SPACE = Space(widths=(8,), depths=(1,), prune=(0.0, 0.25), precisions=("int8",))
         (["--target", "nano-33-ble", "--set", "student.model=torchvision:resnet18"],
          "edgekd fit searches zoo students"),
         (["--target", "nano-33-ble", "--resume"], "--resume: no unfinished edgekd fit"),
+        (["--target", "nano-33-ble", "--set", "task=causal_lm", "--set", "data.source=completions",
+          "--set", "data.path=x.jsonl"], "edgekd fit searches classification students"),
     ],
 )  # fmt: skip
 def test_bad_inputs_exit_2_with_one_message(cli, tmp_path, args, message):
