@@ -24,13 +24,14 @@ def export_lm_cmd(
     ] = None,
     precision: Annotated[
         list[str] | None,
-        typer.Option(
-            "--precision", help="TFLite: fp32 | dynamic_int8 | weight_int8 (repeatable)"
-        ),
+        typer.Option("--precision", help="TFLite: fp32 | dynamic_int8 | weight_int8 (repeatable)"),
     ] = None,
     cache_length: Annotated[
-        int, typer.Option("--cache-length", help="TFLite KV cache: the longest context")
-    ] = 256,
+        int | None,
+        typer.Option(
+            "--cache-length", help="TFLite KV cache, the longest context (default 256 or less)"
+        ),
+    ] = None,
     prefill_length: Annotated[
         int, typer.Option("--prefill-length", help="TFLite prefill signature length")
     ] = 32,
@@ -60,7 +61,7 @@ def export_lm_cmd(
         )
     except ParityError as exc:
         failure = exc
-        from edgekd.export.lm_files import SIDECAR
+        from edgekd.runtime.lm_files import SIDECAR
 
         records = json.loads((out / SIDECAR).read_text())["files"]
     for name, r in sorted(records.items()):

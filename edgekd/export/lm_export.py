@@ -4,7 +4,7 @@ against the torch parent before it is listed (``edgekd.export.lm_parity``).
 
 Everything is checked before any work: the model loads as a causal LM, the cache length
 fits its maximum context, the prefill length fits the cache. The output directory is
-described in ``edgekd.export.lm_files``.
+described in ``edgekd.runtime.lm_files``.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def export_lm(
     out_dir: str | Path,
     formats: Sequence[str] = FORMATS,
     precisions: Sequence[str] = ("fp32", "dynamic_int8"),
-    cache_length: int = 256,
+    cache_length: int | None = None,
     prefill_length: int = 32,
     prompts: Sequence[str] | None = None,
     new_tokens: int = 16,
@@ -80,12 +80,14 @@ def export_lm(
     threads: int = 1,
 ) -> dict[str, Any]:
     """Export, check and describe; returns the sidecar's ``files`` records. Every file is
-    written and recorded before a failed parity gate raises ``ParityError`` (exit 1)."""
+    written and recorded before a failed parity gate raises ``ParityError`` (exit 1).
+    ``cache_length`` (TFLite) defaults to 256 tokens or the model's maximum context if less;
+    the prefill signature is at most that long."""
     from edgekd.export import lm_parity as lp
-    from edgekd.export.lm_files import LMShape, write_sidecar
     from edgekd.export.lm_tflite import PRECISIONS
     from edgekd.models.causal_lm import check_path, load_causal_lm
     from edgekd.models.vocab_trim import VocabMap
+    from edgekd.runtime.lm_files import LMShape, write_sidecar
     from edgekd.runtime.lm_runners import TorchLM, open_runner
 
     bad = [f for f in formats if f not in FORMATS]
@@ -100,7 +102,11 @@ def export_lm(
     check_path(src, "model")
     parent, tokenizer, _info = load_causal_lm(src, "model")
     shape = LMShape.of(parent)
-    check_lengths(shape.max_context, cache_length, prefill_length)
+    if cache_length is None:
+        cache_length = min(256, shape.max_context or 256)
+        prefill_length = min(prefill_length, cache_length)
+    if "tflite" in formats:
+        check_lengths(shape.max_context, cache_length, prefill_length)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     vmap = VocabMap.load(src) if src.is_dir() else None
@@ -175,4 +181,3 @@ class _hf_dir:
     def __exit__(self, *exc: object) -> None:
         if self.tmp is not None:
             self.tmp.cleanup()
-

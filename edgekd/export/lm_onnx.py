@@ -14,26 +14,15 @@ Batch size is 1 (on-device generation); the export is checked by ``edgekd.export
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
 from edgekd.errors import StageError
-from edgekd.export.lm_files import LMShape
+from edgekd.runtime.lm_files import LMShape
+from edgekd.runtime.lm_runners import cache_kwarg, output_cache
 
 OPSET = 18
 MAX_DIM = 1 << 16
-
-
-def cache_kwarg(model: Any) -> str:
-    """``cache`` (transformers >= 5.24) or ``past_key_values`` (earlier releases)."""
-    params = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def output_cache(out: Any) -> Any:
-    cache = out.get("cache") if hasattr(out, "get") else None
-    return cache if cache is not None else out.past_key_values
 
 
 def kv_names(layers: int, prefix: str) -> list[str]:
@@ -98,7 +87,12 @@ def export_lm_onnx(model: Any, shape: LMShape, out: Path) -> Path:
                 wrapper,
                 (ids, mask, pos, *kv),
                 str(tmp),
-                input_names=["input_ids", "attention_mask", "position_ids", *kv_names(n, "past_key_values")],
+                input_names=[
+                    "input_ids",
+                    "attention_mask",
+                    "position_ids",
+                    *kv_names(n, "past_key_values"),
+                ],
                 output_names=["logits", *kv_names(n, "present")],
                 dynamic_shapes=dynamic,
                 opset_version=OPSET,

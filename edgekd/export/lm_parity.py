@@ -90,14 +90,20 @@ def _record(stats: dict[str, SignatureParity], sig: str, got: np.ndarray, ref: n
 
 
 def _teacher_force(runner: Any, seq: list[int], ref: np.ndarray, first: int, stats: dict) -> None:
-    """Prefill ``seq[:first]`` (one ``prefill_L`` call when the file has that signature), then
-    decode the rest one token at a time, comparing every position's logits with ``ref``."""
+    """Prefill ``seq[:first]`` and decode the rest one token at a time, comparing every
+    position's logits with ``ref``. A file with ``prefill_L`` signatures is fed whole
+    ``L``-token chunks through ``prefill_L`` (each call checked), the rest through decode."""
     runner.reset()
-    if hasattr(runner, "prefill_chunk") and first in getattr(runner, "prefill_lengths", ()):
-        _record(stats, f"prefill_{first}", runner.prefill_chunk(seq[:first]), ref[first - 1])
+    chunk = max(getattr(runner, "prefill_lengths", None) or [0])
+    start = first
+    if chunk:
+        start = chunk * (first // chunk)
+        for end in range(chunk, start + 1, chunk):
+            got = runner.prefill_chunk(seq[end - chunk : end])
+            _record(stats, f"prefill_{chunk}", got, ref[end - 1])
     else:
         _record(stats, "prefill", runner.prefill(seq[:first]), ref[first - 1])
-    for j in range(first, len(seq)):
+    for j in range(start, len(seq)):
         _record(stats, "decode", runner.decode(seq[j]), ref[j])
     runner.reset()
 
@@ -118,9 +124,11 @@ def check_lm_parity(
     quantized = precision != "fp32"
     stats: dict[str, SignatureParity] = {}
     chunk = max(getattr(runner, "prefill_lengths", [0]) or [0])
-    limit = min(c for c in (runner.max_context, parent.max_context) if c) if (
-        runner.max_context or parent.max_context
-    ) else None
+    limit = (
+        min(c for c in (runner.max_context, parent.max_context) if c)
+        if (runner.max_context or parent.max_context)
+        else None
+    )
     ref_max = 0.0
     for ids in prompts:
         first = max(len(ids), chunk) if chunk else len(ids)
@@ -145,10 +153,11 @@ def check_lm_parity(
         bad = [(s.agreement, k) for k, s in stats.items() if s.agreement < min_agreement]
         if result.agreement < min_agreement or bad:
             worst, sig = min(bad) if bad else (result.agreement, "all")
+            n = stats[sig].positions if sig in stats else result.positions
             result.status = "fail"
             result.message = (
                 f"{runner.name}: signature {sig}: greedy-token agreement {worst:.3f} < "
-                f"{min_agreement} with the torch parent ({stats[sig].positions if sig in stats else result.positions} positions)"
+                f"{min_agreement} with the torch parent ({n} positions)"
             )
     else:
         tol = atol + rtol * ref_max

@@ -64,7 +64,7 @@ def generate(
 ) -> Generation:
     """Greedy generation with the exported file ``model`` (module docstring)."""
     from edgekd.data.lm import encode, render_chat
-    from edgekd.export.lm_files import read_sidecar
+    from edgekd.runtime.lm_files import read_sidecar
     from edgekd.runtime.lm_runners import open_runner
 
     path = Path(model)
@@ -77,8 +77,12 @@ def generate(
     record = doc["files"][path.name] if doc else {}
     warnings = []
     if record.get("parity", {}).get("status") == "fail":
-        warnings.append(f"{path.name} failed its parity check at export: {record['parity']['message']}")
-    stops = set(record.get("stop_ids") or ([tok.eos_token_id] if tok.eos_token_id is not None else []))
+        warnings.append(
+            f"{path.name} failed its parity check at export: {record['parity']['message']}"
+        )
+    stops = set(
+        record.get("stop_ids") or ([tok.eos_token_id] if tok.eos_token_id is not None else [])
+    )
     text = prompt if raw else render_chat(tok, [{"role": "user", "content": prompt}], True)
     ids = encode(tok, text)
     if not ids:

@@ -32,6 +32,20 @@ class LMRunner(Protocol):
     def decode(self, token: int) -> np.ndarray: ...
 
 
+def cache_kwarg(model: Any) -> str:
+    """``cache`` (transformers >= 5.24) or ``past_key_values`` (earlier releases)."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def output_cache(out: Any) -> Any:
+    """The cache a forward pass returns (``cache`` or ``past_key_values``)."""
+    cache = out.get("cache") if hasattr(out, "get") else None
+    return cache if cache is not None else out.past_key_values
+
+
 def check_room(runner: LMRunner, pos: int, n: int) -> None:
     """Refuse to go past the runner's context (the TFLite cache length, the model's maximum)."""
     if runner.max_context is not None and pos + n > runner.max_context:
@@ -45,10 +59,10 @@ def check_room(runner: LMRunner, pos: int, n: int) -> None:
 class TorchLM:
     """The torch parent with a ``transformers`` ``DynamicCache``."""
 
-    signatures = ("forward",)
+    signatures: tuple[str, ...] = ("forward",)
+    max_context: int | None
 
     def __init__(self, model: Any, name: str = "torch") -> None:
-        from edgekd.export.lm_onnx import cache_kwarg
         from edgekd.models.causal_lm import max_context
 
         self.model, self.name = model.eval(), name
@@ -69,7 +83,9 @@ class TorchLM:
         x = torch.tensor([list(ids)], dtype=torch.int64)
         pos = torch.arange(self.pos, self.pos + len(ids))[None]
         with torch.no_grad():
-            out = self.model(input_ids=x, position_ids=pos, use_cache=True, **{self._kw: self.cache})
+            out = self.model(
+                input_ids=x, position_ids=pos, use_cache=True, **{self._kw: self.cache}
+            )
         self.pos += len(ids)
         return out.logits[0].float().numpy()
 
@@ -90,7 +106,8 @@ class TorchLM:
 class OnnxLM:
     """An ``export_lm_onnx`` file in onnxruntime (CPU)."""
 
-    signatures = ("prefill", "decode")
+    signatures: tuple[str, ...] = ("prefill", "decode")
+    max_context: int | None
 
     def __init__(self, path: Path, max_context: int | None, threads: int | None = None) -> None:
         from edgekd.runtime.onnx import check_onnx_file
@@ -105,8 +122,9 @@ class OnnxLM:
         self.past_names = [n for n in inputs if n.startswith("past_key_values.")]
         if "input_ids" not in inputs or not self.past_names:
             raise ModelFileError(f"{path}: not a language model with past key/values")
-        self.kv_shape = [int(d) for d in inputs[self.past_names[0]].shape[:2]], int(
-            inputs[self.past_names[0]].shape[3]
+        self.kv_shape = (
+            [int(d) for d in inputs[self.past_names[0]].shape[:2]],
+            int(inputs[self.past_names[0]].shape[3]),
         )
         self.name, self.max_context = str(path), max_context
         self.reset()
@@ -143,6 +161,9 @@ class TFLiteLM:
     """An ``export_lm_tflite`` file in LiteRT: full prefill chunks of its prefill length go
     through ``prefill_{L}``; the rest of a prompt, and every new token, through ``decode``."""
 
+    signatures: tuple[str, ...]
+    max_context: int | None
+
     def __init__(self, path: Path, threads: int | None = None) -> None:
         from edgekd.runtime.litert import load_interpreter
 
@@ -159,7 +180,8 @@ class TFLiteLM:
         details = self._decode.get_input_details()
         self.kv_names = sorted(n for n in details if n.startswith("kv_cache_"))
         self.kv_shapes = {n: tuple(int(d) for d in details[n]["shape"]) for n in self.kv_names}
-        self.max_context = int(details["mask"]["shape"][-1])
+        self.cache_length = int(details["mask"]["shape"][-1])
+        self.max_context = self.cache_length
         self.prefill_lengths = prefills
         self.signatures = (*(f"prefill_{n}" for n in prefills), "decode")
         self.name = str(path)
@@ -171,7 +193,7 @@ class TFLiteLM:
 
     def _mask(self, n: int) -> np.ndarray:
         rows = np.arange(self.pos, self.pos + n)[:, None]
-        cols = np.arange(self.max_context)[None, :]
+        cols = np.arange(self.cache_length)[None, :]
         return np.where(cols <= rows, 0.0, MASKED).astype(np.float32)[None, None]
 
     def _run(self, runner: Any, ids: Sequence[int]) -> np.ndarray:
@@ -211,7 +233,7 @@ class TFLiteLM:
 
 def open_runner(path: Path, threads: int | None = None) -> LMRunner:
     """The runner for an exported file (by suffix); the sidecar gives the ONNX context."""
-    from edgekd.export.lm_files import read_sidecar
+    from edgekd.runtime.lm_files import read_sidecar
 
     path = Path(path)
     doc = read_sidecar(path)

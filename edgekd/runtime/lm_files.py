@@ -37,6 +37,7 @@ class LMShape:
     max_context: int | None
     params: int
     eos_token_id: int | None = None
+    tied_embeddings: bool = False
 
     @classmethod
     def of(cls, model: Any) -> LMShape:
@@ -61,6 +62,7 @@ class LMShape:
             max_context=max_context(model),
             params=count_params(model),
             eos_token_id=None if eos is None else int(eos),
+            tied_embeddings=bool(getattr(c, "tie_word_embeddings", False)),
         )
 
 
