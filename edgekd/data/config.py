@@ -16,11 +16,15 @@ class DataConfig(Section):
     """Where the data comes from and how it is split.
 
     ``source`` is a built-in scikit-learn dataset name, ``npz`` (arrays ``x`` and optional
-    ``y``) or ``csv`` (feature columns plus ``label_column``). Splits are stratified and
-    deterministic given ``seed``; normalization statistics come from the train split only.
+    ``y``), ``csv`` (feature columns plus ``label_column``) or ``completions`` (a dataset
+    written by ``edgekd completions``, for ``task: causal_lm``; its own splits are used).
+    Splits are stratified and deterministic given ``seed``; normalization statistics come from
+    the train split only.
     """
 
-    source: Literal["digits", "breast_cancer", "wine", "iris", "npz", "csv"] = "digits"
+    source: Literal["digits", "breast_cancer", "wine", "iris", "npz", "csv", "completions"] = (
+        "digits"
+    )
     path: Path | None = None
     label_column: str = "label"
     test_fraction: float = Field(0.2, gt=0, lt=1)

@@ -1,4 +1,5 @@
-"""Batches of :class:`~edgekd.data.lm.LMExample` for a causal-LM student, and its forward pass.
+"""Batches of :class:`~edgekd.completions.lm_examples.LMExample` for a causal-LM student, and
+its forward pass.
 
 Examples hold the teacher's token ids; a trimmed student (``edgekd.models.vocab_trim``)
 gets them through its map here, and its teacher rows move into its vocabulary the same
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgekd.data.lm import LMExample
+from edgekd.completions.lm_examples import LMExample
 from edgekd.distill.token_kd import TopKTargets
 from edgekd.models.vocab_trim import VocabMap
 from edgekd.teacher.lm_targets import TopKRows, kd_positions, to_student_vocab
@@ -78,7 +79,8 @@ def collate(
         kd_positions(ex, source) if rows is not None else np.zeros_like(ex.learn) for ex in picked
     ]
     rat = [np.full(len(ex), ex.task == "rationale") for ex in picked]
-    ids, att, (m_learn, m_kd, m_rat) = pad_batch(seqs, pad_id, (learn, kd, rat))
+    pad = pad_id if vmap is None else int(vmap.to_new([pad_id])[0])  # a trimmed student's id
+    ids, att, (m_learn, m_kd, m_rat) = pad_batch(seqs, pad, (learn, kd, rat))
     teacher = None if rows is None else topk_targets(rows, indices, vmap)
     return Batch(ids, att, m_learn, m_kd, m_rat, teacher)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgekd.data.lm import LMExample, build_examples, stop_token_ids
+from edgekd.completions.lm_examples import LMExample, build_examples, stop_token_ids
 from edgekd.distill.lm_api import (
     LMResult,
     LMStudent,
@@ -123,8 +123,8 @@ def build_and_train(
     reporter: Any,
     all_lp: bool,
 ) -> LMResult:
+    from edgekd.distill.lm_score import teacher_forced
     from edgekd.distill.lm_train import LMTrainSet, train_lm
-    from edgekd.evaluate.lm_metrics import teacher_forced
     from edgekd.models.causal_lm import check_context, count_params, save_student
     from edgekd.models.tokenizer_check import check_same_tokenizer
     from edgekd.models.vocab_trim import choose_kept, trim_model

@@ -7,7 +7,7 @@ a shuffled order that restarts each epoch. A batch is on-policy with probability
 (``edgekd.distill.on_policy``); otherwise it is the teacher's text, under the recipe's
 loss (``edgekd.distill.lm_losses``). With ``top_k: null`` the local teacher's full logits
 are computed for each batch. The validation split is scored before training, every
-``eval_every`` steps and at the end (``edgekd.evaluate.lm_metrics.teacher_forced``); the
+``eval_every`` steps and at the end (``edgekd.distill.lm_score.teacher_forced``); the
 final weights are kept.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgekd.data.lm import LMExample
+from edgekd.completions.lm_examples import LMExample
 from edgekd.distill.lm_batches import Batch, collate, forward_logits, shifted
 from edgekd.distill.lm_config import LMDistillConfig
 from edgekd.distill.lm_losses import LMKDLoss, RationaleLoss, SequenceKDLoss

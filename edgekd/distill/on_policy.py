@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgekd.data.lm import LMExample
+from edgekd.completions.lm_examples import LMExample
 from edgekd.distill.lm_batches import Batch, collate, forward_logits
 from edgekd.distill.token_kd import TopKTargets
 from edgekd.models.vocab_trim import VocabMap

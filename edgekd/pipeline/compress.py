@@ -35,6 +35,10 @@ class RunResult:
 
 def plan(recipe: Recipe) -> list[tuple[str, StageFn]]:
     """The stages this recipe runs, in order."""
+    if recipe.task == "causal_lm":
+        from edgekd.pipeline.lm import lm_plan
+
+        return lm_plan(recipe)
     out: list[tuple[str, StageFn]] = [
         ("data", stages.stage_data),
         ("teacher", stages.stage_teacher),
@@ -79,7 +83,12 @@ def compress(
     from edgekd.train.threads import torch_threads
 
     recipe = recipe or load_recipe(None)
-    check_models(recipe)  # a misspelt model or missing file fails before any work
+    if recipe.task == "causal_lm":
+        from edgekd.pipeline.lm import preflight
+
+        preflight(recipe)  # the dataset and the hf: models, before any work
+    else:
+        check_models(recipe)  # a misspelt model or missing file fails before any work
     reporter = reporter or NullReporter()
     out = Path(out_dir) if out_dir is not None else recipe.output.dir
     recipe_json = recipe.model_dump(mode="json")

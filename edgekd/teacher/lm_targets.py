@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgekd.completions import logprobs as lp
-from edgekd.data.lm import LMExample
+from edgekd.completions.lm_examples import LMExample
 from edgekd.errors import DataError
 
 KIND = "lm-teacher-topk"

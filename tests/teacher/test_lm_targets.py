@@ -10,7 +10,7 @@ import torch
 from edgekd.cache import Cache
 from edgekd.completions import logprobs as lp
 from edgekd.completions.dataset import read_dataset
-from edgekd.data.lm import build_examples, stop_token_ids
+from edgekd.completions.lm_examples import build_examples, stop_token_ids
 from edgekd.errors import DataError
 from edgekd.models.causal_lm import load_causal_lm
 from edgekd.teacher import lm_targets as T

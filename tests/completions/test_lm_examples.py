@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edgekd.data.lm import BuildInfo, build_example, build_examples, render_chat
+from edgekd.completions.lm_examples import BuildInfo, build_example, build_examples, render_chat
 from edgekd.data.rationale import split_rationale, task_records
 from edgekd.errors import DataError
 from tests.completions.tiny_llm import build_tokenizer
