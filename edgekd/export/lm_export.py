@@ -44,7 +44,7 @@ def check_lengths(max_context: int | None, cache_length: int, prefill_length: in
 def stop_ids(tokenizer: Any, model: Any, vmap: Any) -> list[int]:
     """End-of-sequence ids in the tokenizer's id space (a trimmed model's config holds its
     own ids, mapped back through the vocabulary map)."""
-    from edgekd.data.lm import stop_token_ids
+    from edgekd.completions.lm_examples import stop_token_ids
 
     model_ids = stop_token_ids(tokenizer, model.config, model.generation_config)
     model_ids.discard(tokenizer.eos_token_id)
@@ -57,7 +57,7 @@ def stop_ids(tokenizer: Any, model: Any, vmap: Any) -> list[int]:
 def encode_prompts(tokenizer: Any, vmap: Any, prompts: Sequence[str]) -> list[list[int]]:
     """The prompts as the model sees them (chat template or ``role: text`` lines), in the
     model's ids."""
-    from edgekd.data.lm import encode, render_chat
+    from edgekd.completions.lm_examples import encode, render_chat
 
     out = []
     for p in prompts:
@@ -87,7 +87,7 @@ def export_lm(
     from edgekd.export.lm_tflite import PRECISIONS
     from edgekd.models.causal_lm import check_path, load_causal_lm
     from edgekd.models.vocab_trim import VocabMap
-    from edgekd.runtime.lm_files import LMShape, write_sidecar
+    from edgekd.runtime.lm_files import SIDECAR, LMShape, write_sidecar
     from edgekd.runtime.lm_runners import TorchLM, open_runner
 
     bad = [f for f in formats if f not in FORMATS]
@@ -109,6 +109,7 @@ def export_lm(
         check_lengths(shape.max_context, cache_length, prefill_length)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / SIDECAR).unlink(missing_ok=True)  # describes this export only
     vmap = VocabMap.load(src) if src.is_dir() else None
     tokenizer.save_pretrained(out)
     if vmap is not None:
@@ -140,6 +141,7 @@ def export_lm(
             **common,
             **extra,
         }
+        write_sidecar(out, shape, f"hf:{src}", {path.name: records[path.name]})
 
     if "onnx" in formats:
         from edgekd.export.lm_onnx import export_lm_onnx
@@ -153,15 +155,17 @@ def export_lm(
             files = export_lm_tflite(hf_dir, out, tuple(precisions), cache_length, prefill_length)
         for precision, path in files.items():
             gate(path, precision, "tflite", {"cache_length": cache_length})
-    write_sidecar(out, shape, f"hf:{src}", records)
     if failures:
         raise ParityError("parity failed: " + "; ".join(failures))
     return records
 
 
 class _hf_dir:
-    """A Hugging Face directory with weights for litert-torch (which loads from a path): the
-    source itself, or the loaded model saved to a temporary directory (a GGUF file)."""
+    """A Hugging Face directory with float weights for litert-torch (which loads from a
+    path): the source itself, or the loaded model saved to a temporary directory: a GGUF
+    file, a config-only directory, or a model whose config still names a quantization
+    (transformers' gguf loader keeps ``GgufConfig`` after dequantizing to float32, and
+    litert-torch refuses any ``quantization_config``)."""
 
     def __init__(self, src: Path, model: Any, tokenizer: Any) -> None:
         self.src, self.model, self.tokenizer = src, model, tokenizer
@@ -170,11 +174,21 @@ class _hf_dir:
     def __enter__(self) -> Path:
         from edgekd.models.causal_lm import has_weights
 
-        if self.src.is_dir() and has_weights(self.src):
+        quant = getattr(self.model.config, "quantization_config", None)
+        if self.src.is_dir() and has_weights(self.src) and quant is None:
             return self.src
         self.tmp = tempfile.TemporaryDirectory(prefix="edgekd-lm-")
         path = Path(self.tmp.name)
-        self.model.save_pretrained(path, safe_serialization=True)
+        quantizer = getattr(self.model, "hf_quantizer", None)
+        try:
+            if quant is not None:
+                del self.model.config.quantization_config
+                self.model.hf_quantizer = None
+            self.model.save_pretrained(path, safe_serialization=True)
+        finally:
+            if quant is not None:
+                self.model.config.quantization_config = quant
+                self.model.hf_quantizer = quantizer
         self.tokenizer.save_pretrained(path)
         return path
 

@@ -63,7 +63,7 @@ def generate(
     threads: int | None = 1,
 ) -> Generation:
     """Greedy generation with the exported file ``model`` (module docstring)."""
-    from edgekd.data.lm import encode, render_chat
+    from edgekd.completions.lm_examples import encode, render_chat
     from edgekd.runtime.lm_files import read_sidecar
     from edgekd.runtime.lm_runners import open_runner
 

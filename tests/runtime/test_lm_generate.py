@@ -15,7 +15,7 @@ PROMPT = "hello there"
 
 def _torch_greedy(model_dir, prompt: str, n: int, vmap=None) -> list[int]:
     """Reference: the parent's greedy tokens (tokenizer ids) for the chat-rendered prompt."""
-    from edgekd.data.lm import encode, render_chat
+    from edgekd.completions.lm_examples import encode, render_chat
     from edgekd.models.causal_lm import load_causal_lm
     from edgekd.runtime.lm_runners import TorchLM
 
@@ -88,7 +88,7 @@ def test_generate_bad_inputs_exit_2(lm_export, tmp_path):
 def test_trimmed_vocabulary_student_round_trips_its_ids(tmp_path):
     """A student with a trimmed vocabulary exports with its map; generate encodes through it
     and decodes back to the tokenizer's ids, giving the parent's greedy answer."""
-    from edgekd.data.lm import encode
+    from edgekd.completions.lm_examples import encode
     from edgekd.models.causal_lm import load_causal_lm, save_student
     from edgekd.models.vocab_trim import VocabMap, choose_kept, trim_model
     from tests.completions.tiny_llm import CORPUS
