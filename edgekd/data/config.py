@@ -8,8 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from edgekd.config import Section
-
-BUILTIN_DATASETS = ("digits", "breast_cancer", "wine", "iris")
+from edgekd.data.sources import DataSource
 
 
 class DataConfig(Section):
@@ -22,9 +21,7 @@ class DataConfig(Section):
     the train split only.
     """
 
-    source: Literal["digits", "breast_cancer", "wine", "iris", "npz", "csv", "completions"] = (
-        "digits"
-    )
+    source: DataSource = "digits"
     path: Path | None = None
     label_column: str = "label"
     test_fraction: float = Field(0.2, gt=0, lt=1)

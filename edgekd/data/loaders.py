@@ -97,19 +97,18 @@ def _stats(x: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _load_raw(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    if cfg.source in ("digits", "breast_cancer", "wine", "iris"):
-        return _load_builtin(cfg.source)
-    if cfg.path is None:
-        raise DataError(f"data.path: required when data.source is {cfg.source!r}")
-    path = Path(cfg.path)
-    if not path.is_file():
-        raise DataError(f"data.path: file not found: {path}")
-    if cfg.source == "npz":
-        return _load_npz(path)
-    return _load_csv(path, cfg.label_column)
+    from edgekd.data.sources import SOURCES
+
+    source = SOURCES[cfg.source]
+    if source.needs_path:
+        if cfg.path is None:
+            raise DataError(f"data.path: required when data.source is {cfg.source!r}")
+        if not Path(cfg.path).is_file():
+            raise DataError(f"data.path: file not found: {cfg.path}")
+    return source.load(cfg)
 
 
-def _load_builtin(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     from sklearn import datasets
 
     loader = {
@@ -172,14 +171,14 @@ def check_labels(y: np.ndarray, path: Path) -> None:
         raise DataError(f"{path}: label 'y' is NaN or infinite at row {row}")
 
 
-def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     x, y = read_npz(path, "data.path", need_y=True)
     assert y is not None
     labels, names = _encode_labels(y)
     return x, labels, names
 
 
-def _load_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     import csv
 
     try:

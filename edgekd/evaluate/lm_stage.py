@@ -17,9 +17,14 @@ A trimmed student is read with its ``vocab_map.json``; a student trained with a 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgekd.artifact import Artifact
 from edgekd.errors import DataError, UsageError
+from edgekd.passes import Services, pick
+
+if TYPE_CHECKING:
+    from edgekd.recipe.schema import Recipe
 
 TOPK = 20  # teacher alternatives per position when the local teacher supplies them
 
@@ -130,3 +135,36 @@ def evaluate_lm(
     )
     scores["answers"] = answers
     return scores
+
+
+def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> list[Artifact]:
+    """The pass: the student's scores (:func:`evaluate_lm` on ``evaluate.lm``) as its metrics,
+    its greedy answers in ``answers.jsonl``."""
+    import json
+
+    from edgekd.fileio import atomic_write_text
+
+    art = pick(inputs, "student")
+    ev = cfg.evaluate.lm
+    task = env.reporter.task("evaluate LM student", 1)
+    scores = evaluate_lm(
+        run_dir / art.extra["hf_dir"],
+        Path(cfg.data.path or ""),
+        teacher=cfg.teacher.model,
+        split=ev.split,
+        max_new_tokens=ev.max_new_tokens,
+        prompts=ev.prompts,
+        cache=env.cache,
+    )
+    task.update(1)
+    task.close()
+    answers = scores.pop("answers")
+    atomic_write_text(
+        run_dir / "answers.jsonl", "".join(json.dumps({"answer": a}) + "\n" for a in answers)
+    )
+    art.metrics.update(
+        {k: float(scores[k]) for k in ("kl", "top1", "nll", "ppl", "rouge_l") if k in scores}
+    )
+    keys = ("split", "records", "rouge_prompts", "targets", "max_length")
+    art.extra["evaluate"] = {**{k: scores[k] for k in keys}, "answers": "answers.jsonl"}
+    return [art]

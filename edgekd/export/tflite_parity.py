@@ -11,18 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from edgekd.errors import UsageError
-from edgekd.export.parity import ParityReport, compare_outputs, raise_on_failure
+from edgekd.export.parity import ParityReport, compare_outputs, raise_on_failure, torch_outputs
 from edgekd.export.tflite_config import TfliteConfig
-
-
-def parity_inputs(x: np.ndarray, export_batch: int, n: int) -> np.ndarray:
-    """The first ``n`` rows of ``x``, with ``n`` moved off ``export_batch`` if they coincide."""
-    if n == export_batch:
-        n += 1
-    if len(x) < n:
-        raise UsageError(f"parity check needs {n} inputs, got {len(x)}")
-    return x[:n]
 
 
 def check_tflite_parity(
@@ -58,18 +48,3 @@ def check_tflite_parity(
     if gate:
         raise_on_failure(report, f"{path} ({precision})")
     return report
-
-
-def torch_outputs(model: Any, x: np.ndarray) -> np.ndarray:
-    """Float outputs of a torch module in eval mode. Programs from ``torch.export`` are
-    specialized to their export batch size; when the whole batch is refused, rows run alone."""
-    import torch
-
-    from edgekd.export.tflite_export import eval_mode
-
-    with eval_mode(model), torch.no_grad():
-        try:
-            return model(torch.from_numpy(x)).float().numpy()
-        except Exception:
-            rows = [model(torch.from_numpy(x[i : i + 1])).float().numpy() for i in range(len(x))]
-            return np.concatenate(rows)

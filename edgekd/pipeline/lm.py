@@ -1,21 +1,17 @@
-"""The plan of a ``task: causal_lm`` recipe: completions dataset → distill the language-model
-student (``edgekd.distill.lm_stage``) → evaluate it against the teacher on the held-out split
-(``edgekd.evaluate.lm_stage``) → report. Everything the recipe names is checked before a run
-directory is made (:func:`preflight`)."""
+"""The plan of a ``task: causal_lm`` recipe: the completions dataset (``completions.lm_stage``)
+→ distill the language-model student (``distill.lm_stage``) → evaluate it against the
+teacher on the held-out split (``evaluate.lm_stage``) → report. Everything the recipe names
+is checked before a run directory is made (:func:`preflight`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from edgekd.errors import RecipeError
-from edgekd.pipeline.context import Context
+from edgekd.passes import Services
+from edgekd.pipeline.plan import Pass, ids
 from edgekd.recipe.schema import Recipe
-
-NOT_YET = (
-    "task causal_lm: prune, quantize, export and profile do not run for language models in "
-    "this version; the student is the Hugging Face directory student/"
-)
 
 
 def preflight(recipe: Recipe) -> None:
@@ -46,69 +42,29 @@ def preflight(recipe: Recipe) -> None:
     read_dataset(Path(recipe.data.path), "train")
 
 
-def stage_data(ctx: Context) -> None:
-    from edgekd.completions.dataset import read_dataset
-    from edgekd.completions.records import SPLITS
+def lm_services(recipe: Recipe, reporter: Any, cache: Any) -> Services:
+    """The services of an LM run: its data is the completions file, keyed by its content."""
+    import functools
+
     from edgekd.fileio import sha256_file
 
-    path = Path(ctx.recipe.data.path or "")
-    records = read_dataset(path)
-    sizes = {s: sum(r["split"] == s for r in records) for s in SPLITS}
-    ctx.run.manifest["data"] = {
-        "name": "completions",
-        "task": "causal_lm",
-        "path": str(path),
-        "hash": sha256_file(path),
-        "sizes": sizes,
-        "with_logprobs": sum(r.get("logprobs") is not None for r in records),
-    }
+    def no_arrays() -> Any:
+        raise RecipeError("task causal_lm: a pass asked for array data; this is a bug")
+
+    path = Path(recipe.data.path or "")
+    return Services(reporter, cache, no_arrays, functools.cache(lambda: sha256_file(path)))
 
 
-def stage_distill(ctx: Context) -> None:
-    from edgekd.distill import lm_stage
+def lm_plan(recipe: Recipe) -> list[Pass]:
+    """The passes of a ``task: causal_lm`` recipe, in order."""
+    from edgekd.completions import lm_stage as data
+    from edgekd.distill import lm_stage as distill
+    from edgekd.evaluate import lm_stage as evaluate
 
-    art = lm_stage.run(ctx.recipe, ctx.run.path, ctx.reporter, ctx.cache)
-    r = ctx.recipe
-    if r.prune.method != "none" or r.quantize.method != "none" or r.export.formats:
-        art.extra["task"] = {"warning": NOT_YET}
-    ctx.run.put_artifact(art)
-
-
-def stage_evaluate(ctx: Context) -> None:
-    import json
-
-    from edgekd.evaluate.lm_stage import evaluate_lm
-    from edgekd.fileio import atomic_write_text
-
-    art = ctx.run.artifact("student")
-    assert art is not None, "the distill stage runs first"
-    ev = ctx.recipe.evaluate.lm
-    task = ctx.reporter.task("evaluate LM student", 1)
-    scores = evaluate_lm(
-        ctx.run.path / art.extra["hf_dir"],
-        Path(ctx.recipe.data.path or ""),
-        teacher=ctx.recipe.teacher.model,
-        split=ev.split,
-        max_new_tokens=ev.max_new_tokens,
-        prompts=ev.prompts,
-        cache=ctx.cache,
-    )
-    task.update(1)
-    task.close()
-    answers = scores.pop("answers")
-    atomic_write_text(
-        ctx.run.path / "answers.jsonl", "".join(json.dumps({"answer": a}) + "\n" for a in answers)
-    )
-    art.metrics.update(
-        {k: float(scores[k]) for k in ("kl", "top1", "nll", "ppl", "rouge_l") if k in scores}
-    )
-    art.extra["evaluate"] = {
-        k: scores[k] for k in ("split", "records", "rouge_prompts", "targets", "max_length")
-    }
-    art.extra["evaluate"]["answers"] = "answers.jsonl"
-    ctx.run.put_artifact(art)
-
-
-def lm_plan(recipe: Recipe) -> list[tuple[str, Callable[[Context], None]]]:
-    """The stages of a ``task: causal_lm`` recipe, in order."""
-    return [("data", stage_data), ("distill", stage_distill), ("evaluate", stage_evaluate)]
+    return [
+        Pass("data", data.run, ("data",), ids()),
+        Pass(
+            "distill", distill.run, ("task", "data", "teacher", "student", "distill"), ids("data")
+        ),
+        Pass("evaluate", evaluate.run, ("data", "teacher", "evaluate"), ids("data", "student")),
+    ]
