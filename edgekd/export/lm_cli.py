@@ -24,7 +24,10 @@ def export_lm_cmd(
     ] = None,
     precision: Annotated[
         list[str] | None,
-        typer.Option("--precision", help="TFLite: fp32 | dynamic_int8 | weight_int8 (repeatable)"),
+        typer.Option(
+            "--precision",
+            help="TFLite: fp32 | weight_int8 | dynamic_int8 (repeatable; fp32 and weight_int8)",
+        ),
     ] = None,
     cache_length: Annotated[
         int | None,
@@ -53,7 +56,7 @@ def export_lm_cmd(
             model,
             out,
             formats=format_ or ["onnx", "tflite"],
-            precisions=precision or ["fp32", "dynamic_int8"],
+            precisions=precision or ["fp32", "weight_int8"],
             cache_length=cache_length,
             prefill_length=prefill_length,
             new_tokens=new_tokens,

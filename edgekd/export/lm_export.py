@@ -70,7 +70,7 @@ def export_lm(
     model: str | Path,
     out_dir: str | Path,
     formats: Sequence[str] = FORMATS,
-    precisions: Sequence[str] = ("fp32", "dynamic_int8"),
+    precisions: Sequence[str] = ("fp32", "weight_int8"),
     cache_length: int | None = None,
     prefill_length: int = 32,
     prompts: Sequence[str] | None = None,
@@ -118,6 +118,7 @@ def export_lm(
     torch_runner = TorchLM(parent, "torch parent")
     records: dict[str, Any] = {}
     failures: list[str] = []
+    references: dict[tuple[Any, ...], Any] = {}  # the parent's sequences, shared by the gates
     common = {"stop_ids": stop_ids(tokenizer, parent, vmap), "vocab_map": vmap is not None}
 
     def gate(path: Path, precision: str, fmt: str, extra: dict[str, Any]) -> None:
@@ -127,7 +128,9 @@ def export_lm(
             kwargs["min_agreement"] = min_agreement
         if atol is not None:
             kwargs["atol"] = atol
-        res = lp.check_lm_parity(torch_runner, runner, ids, precision, gate=False, **kwargs)
+        res = lp.check_lm_parity(
+            torch_runner, runner, ids, precision, gate=False, references=references, **kwargs
+        )
         if res.status == "fail":
             failures.append(res.message)
         records[path.name] = {

@@ -119,9 +119,12 @@ def check_lm_parity(
     rtol: float = RTOL,
     min_agreement: float = MIN_AGREEMENT,
     gate: bool = True,
+    references: dict[tuple[Any, ...], tuple[list[int], np.ndarray]] | None = None,
 ) -> LMParity:
     """Compare ``runner`` (an exported file) with ``parent`` (a ``TorchLM``) on ``prompts``
-    (model ids); raise ``ParityError`` when ``gate`` and the check fails."""
+    (model ids); raise ``ParityError`` when ``gate`` and the check fails. ``references``
+    keeps the parent's sequences and logits between calls (several files, one parent)."""
+    refs = references if references is not None else {}
     quantized = precision != "fp32"
     stats: dict[str, SignatureParity] = {}
     chunk = max(getattr(runner, "prefill_lengths", [0]) or [0])
@@ -137,8 +140,11 @@ def check_lm_parity(
         if limit is not None:
             length = min(length, limit)
             first = min(first, length - 1)
-        seq = greedy_sequence(parent, ids[: min(len(ids), first)], length)
-        ref = parent.logits(seq)
+        key = (tuple(ids[: min(len(ids), first)]), length)
+        if key not in refs:
+            seq = greedy_sequence(parent, list(key[0]), length)
+            refs[key] = (seq, parent.logits(seq))
+        seq, ref = refs[key]
         ref_max = max(ref_max, float(np.max(np.abs(ref))))
         _teacher_force(runner, seq, ref, first, stats)
     result = LMParity(file=runner.name, precision=precision, prompts=len(prompts))

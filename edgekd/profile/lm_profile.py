@@ -227,8 +227,10 @@ def profile_lm(
     fill_ops, decode_ops, chunk, weights = file_facts(path)
     calls = (prompt // chunk + prompt % chunk) if chunk else 1  # full chunks + decoded rest
     fixed = rec.get("cache_length") is not None
-    st = analyze_lm(shape, weights, path.stat().st_size, ctx, prompt, fixed_cache=fixed)
     quant = rec.get("quantization", "fp32")
+    st = analyze_lm(
+        shape, weights, path.stat().st_size, ctx, prompt, fixed, weight_only=quant == "weight_int8"
+    )
     compute = "int8" if quant == "dynamic_int8" else "fp32"
     host = (
         measure_lm_host(path, prompt, min(new_tokens, ctx - prompt), threads or 1)

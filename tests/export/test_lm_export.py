@@ -21,7 +21,12 @@ def test_export_writes_every_file_with_a_passing_gate(lm_export):
     out, _ = lm_export
     doc = _sidecar(out)
     files = doc["files"]
-    assert set(files) == {"model.onnx", "model.fp32.tflite", "model.dynamic_int8.tflite"}
+    assert set(files) == {
+        "model.onnx",
+        "model.fp32.tflite",
+        "model.dynamic_int8.tflite",
+        "model.weight_int8.tflite",
+    }
     for name, rec in files.items():
         assert (out / name).stat().st_size == rec["file_bytes"]
         assert rec["parity"]["status"] == "pass", rec["parity"]
@@ -29,12 +34,14 @@ def test_export_writes_every_file_with_a_passing_gate(lm_export):
     for name in ("model.onnx", "model.fp32.tflite"):
         p = files[name]["parity"]
         assert p["max_abs_diff"] <= p["tolerance"] <= 1e-3
-    q = files["model.dynamic_int8.tflite"]
-    assert q["precision"] == "int8" and q["parity"]["agreement"] >= q["parity"]["min_agreement"]
+    for name in ("model.dynamic_int8.tflite", "model.weight_int8.tflite"):
+        q = files[name]
+        assert q["precision"] == "int8"
+        assert q["parity"]["agreement"] >= q["parity"]["min_agreement"]
+        # int8 weights: the file is smaller than the float one
+        assert q["file_bytes"] < files["model.fp32.tflite"]["file_bytes"]
     assert files["model.fp32.tflite"]["signatures"] == ["prefill_8", "decode"]
     assert set(files["model.fp32.tflite"]["parity"]["signatures"]) == {"prefill_8", "decode"}
-    # int8 weights: the file is smaller than the float one
-    assert q["file_bytes"] < files["model.fp32.tflite"]["file_bytes"]
     assert (out / "tokenizer.json").is_file()
 
 

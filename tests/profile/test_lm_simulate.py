@@ -12,9 +12,11 @@ from edgekd.runtime.lm_files import LMShape
 SMOL = LMShape("llama", 30, 576, 1536, 9, 3, 64, 49152, 8192, 134_515_008, 2, True)
 
 
-def _predict(shape, bytes_per_param, target="pixel-4", context=512, prompt=64, precision="fp32"):
+def _predict(
+    shape, bytes_per_param, target="pixel-4", context=512, prompt=64, precision="fp32", wo=False
+):
     w = int(shape.params * bytes_per_param)
-    st = analyze_lm(shape, w, w, context, prompt, fixed_cache=True)
+    st = analyze_lm(shape, w, w, context, prompt, fixed_cache=True, weight_only=wo)
     t = load_target(target)
     rt = load_runtimes()["litert"]
     return st, simulate_lm(st, shape, t, rt, precision, 4, (400, 400))
@@ -55,3 +57,12 @@ def test_prefill_counts_every_prompt_token():
     st64, _ = _predict(SMOL, 4.0, prompt=64)
     assert st64.prefill_macs > 7 * st8.prefill_macs
     assert st64.prefill_activation_bytes > st8.prefill_activation_bytes
+
+
+def test_weight_only_int8_streams_float_weights():
+    """Weight-only int8 shrinks the file, not the per-token traffic or the RAM."""
+    _, fp32 = _predict(SMOL, 4.0)
+    st, wo = _predict(SMOL, 1.0, wo=True)
+    assert wo.tokens_per_s == pytest.approx(fp32.tokens_per_s)
+    assert wo.flash_bytes < fp32.flash_bytes and wo.peak_ram_bytes > fp32.peak_ram_bytes
+    assert st.dequantized_bytes == 4 * SMOL.params
