@@ -41,6 +41,7 @@ _API: dict[str, str] = {
     "distill_lm": "edgekd.distill.lm_api",
     "LMStudent": "edgekd.distill.lm_api",
     "evaluate_lm": "edgekd.evaluate.lm_stage",
+    "LMDistillConfig": "edgekd.distill.lm_config",
 }
 
 

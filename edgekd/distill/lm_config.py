@@ -55,7 +55,7 @@ class LMDistillConfig(Section):
     on_policy_temperature: float = Field(1.0, gt=0)
     max_new_tokens: int = Field(32, ge=1, description="on-policy continuation length")
     max_length: int = Field(256, ge=2, description="context length of a training sequence")
-    steps: int = Field(200, ge=1)
+    steps: int = Field(200, ge=0, description="optimizer steps; 0: the student as built")
     batch_size: int = Field(8, ge=1)
     lr: float = Field(1e-4, gt=0)
     weight_decay: float = Field(0.0, ge=0)
