@@ -75,6 +75,10 @@ def run_outputs(
     finally:
         task.close()
     from edgekd.cache import save_npz
+    from edgekd.distributed import world
+
+    if not world.is_main():
+        return []  # rank 0 writes the run's copy
 
     atomic_save(run_dir / OUTPUTS, lambda tmp: save_npz(logits, tmp))
     art = Artifact(
