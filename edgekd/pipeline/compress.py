@@ -63,6 +63,10 @@ def compress(
     recipe_json = recipe.model_dump(mode="json")
     passes = plan(recipe)  # a recipe the plan refuses never makes a run directory
     w = world.init()  # launched by torchrun / accelerate: join the group
+    if w is not None and recipe.task == "causal_lm":
+        from edgekd.errors import UsageError
+
+        raise UsageError("--nproc: task causal_lm trains on one process in this version")
     if w is not None:
         check_batch_sizes(recipe, w.size)
         if not w.is_main:
