@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from torch import nn
 
     from edgekd.cache import Cache
-    from edgekd.data.loaders import DataSplits, Split
+    from edgekd.data.dataset import Split
+    from edgekd.data.loaders import DataSplits
     from edgekd.distill.config import DistillConfig
     from edgekd.distill.losses import KDLoss
     from edgekd.teacher.load import Teacher
@@ -279,7 +280,7 @@ def data_free(job: Job) -> Distilled:
     from torch import nn
 
     from edgekd.cache import load_npz, save_npz
-    from edgekd.data.loaders import Split
+    from edgekd.data.views import identity_split
     from edgekd.distill.data_free import deep_inversion
     from edgekd.errors import UsageError
 
@@ -319,7 +320,7 @@ def data_free(job: Job) -> Distilled:
     hist = job.fit(
         "distill student (data-free)",
         job.student,
-        train=Split(x, None),
+        train=identity_split(x, None),
         loss=job.loss(labeled=False),
         teacher_logits=teacher.predict(x),
         checkpoint=job.checkpoint,

@@ -77,13 +77,20 @@ def stage_teacher_outputs(ctx: Context) -> None:
     assert ctx.teacher is not None
     total = len(data.train) + len(data.val) + len(data.test)
     task = ctx.reporter.task("teacher outputs (cache)", total)
+    info: dict = {}
     logits, hit = teacher_outputs(
-        ctx.teacher, data, ctx.cache, progress=lambda d, n: task.update(d)
+        ctx.teacher, data, ctx.cache, progress=lambda d, n: task.update(d), info=info
     )
     task.update(total, "cache hit" if hit else "cached")
     task.close()
-    ctx.teacher_logits = logits
-    ctx.run.manifest["teacher_outputs"] = {"cache_hit": hit, "teacher_hash": ctx.teacher.identity}
+    ctx.teacher_logits = logits  # type: ignore[assignment]
+    ctx.run.manifest["teacher_outputs"] = {
+        "cache_hit": hit,
+        "teacher_hash": ctx.teacher.identity,
+        "bytes_on_disk": info.get("bytes"),
+        "shards": info.get("shards"),
+        "top_k": info.get("top_k"),
+    }
 
 
 def _train_student(ctx: Context, artifact_id: str, distilled: bool) -> None:

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgekd.data.loaders import Split
+from edgekd.data.dataset import Split
+from edgekd.data.inputs import Inputs, rows, select, to_torch
 from edgekd.fileio import atomic_save
 from edgekd.train.config import TrainConfig
 
@@ -91,14 +92,17 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Logits of ``model`` (eval mode) for ``x``, as float32 numpy."""
+def predict(model: nn.Module, x: Inputs | Split, batch_size: int = 512) -> np.ndarray:
+    """Logits of ``model`` (eval mode) for ``x`` (arrays, or a split read batch by batch),
+    as float32 numpy."""
     was_training = model.training
     model.eval()
-    out = [
-        model(torch.from_numpy(x[i : i + batch_size])).float().numpy()
-        for i in range(0, len(x), batch_size)
-    ]
+    batches = (
+        x.batches(batch_size)
+        if isinstance(x, Split)
+        else (select(x, slice(i, i + batch_size)) for i in range(0, rows(x), batch_size))
+    )
+    out = [model(*to_torch(b)).float().numpy() for b in batches]
     model.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
@@ -114,15 +118,16 @@ def fit(
     cfg: TrainConfig,
     *,
     loss: LossFn | None = None,
-    teacher_logits: np.ndarray | None = None,
+    teacher_logits: Any = None,
     checkpoint: Path | None = None,
     progress: ProgressFn | None = None,
     objective: nn.Module | None = None,
 ) -> History:
     """Train ``model`` in place and restore the weights of the best val-accuracy epoch.
 
-    ``loss`` defaults to cross-entropy on labels. ``teacher_logits`` (rows aligned with
-    ``train.x``) are passed to ``loss`` batch by batch. With ``checkpoint``, the model,
+    ``loss`` defaults to cross-entropy on labels. ``teacher_logits`` (rows aligned with the
+    train split: an array, or the memory-mapped teacher-output cache) are passed to ``loss``
+    batch by batch. Batches come from the split's ``DataLoader`` (augmented for images). With ``checkpoint``, the model,
     optimizer and history are saved after every epoch, and a checkpoint found there is
     resumed from.
 
@@ -150,25 +155,19 @@ def fit(
         best_state = state["best"]
         start = len(hist.train_loss)
         torch.set_rng_state(state["rng"])
-    x = torch.from_numpy(train.x)
-    y = None if train.y is None else torch.from_numpy(train.y)
-    t = None if teacher_logits is None else torch.from_numpy(teacher_logits.astype(np.float32))
-    n = len(train)
     for epoch in range(start, cfg.epochs):
         if hist.stopped_early:
             break
         model.train()
-        order = torch.randperm(n)
         total, batches = 0.0, 0
-        for i in range(0, n, cfg.batch_size):
-            ix = order[i : i + cfg.batch_size]
-            if len(ix) < 2 and n >= 2:
-                continue  # BatchNorm needs more than one sample
-            yb, tb = None if y is None else y[ix], None if t is None else t[ix]
+        for xb, yb, ix in train.loader(cfg.batch_size, shuffle=True, train=True):
+            tb = None
+            if teacher_logits is not None:
+                tb = torch.from_numpy(np.asarray(teacher_logits[ix.numpy()], dtype=np.float32))
             if objective is not None:
-                value = objective(model, x[ix], yb, tb, ix)
+                value = objective(model, xb[0] if len(xb) == 1 else xb, yb, tb, ix)
             else:
-                value = loss_fn(model(x[ix]), yb, tb)
+                value = loss_fn(model(*xb), yb, tb)
             opt.zero_grad()
             value.backward()
             opt.step()
@@ -176,7 +175,7 @@ def fit(
             batches += 1
         if sched is not None:
             sched.step()
-        val_acc = accuracy(predict(model, val.x), val.y) if val.y is not None else 0.0
+        val_acc = accuracy(predict(model, val), val.y) if val.y is not None else 0.0
         hist.train_loss.append(total / max(batches, 1))
         hist.val_accuracy.append(val_acc)
         if val_acc > hist.best_val_accuracy or epoch == 0:
