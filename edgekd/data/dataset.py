@@ -23,6 +23,7 @@ import numpy as np
 from edgekd.data.inputs import Inputs, InputSpec, concat, rows, select
 from edgekd.errors import DataError
 
+
 class Examples(Protocol):
     """Raw examples addressed by position: rows of an array, image files, texts."""
 
@@ -34,7 +35,8 @@ class Examples(Protocol):
 class View(Protocol):
     """Preprocessing from raw examples to model inputs, saved as ``preprocess.json``."""
 
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     def specs(self) -> list[InputSpec]: ...
 
@@ -155,7 +157,7 @@ class Split:
             dataset = _BatchDataset(self, train)
             return (dataset[ix] for ix in sampler)
         return torch.utils.data.DataLoader(
-            _BatchDataset(self, train),
+            _BatchDataset(self, train),  # type: ignore[arg-type]
             batch_size=None,
             sampler=sampler,
             num_workers=n_workers,
@@ -168,7 +170,12 @@ class _BatchSampler:
     """Lists of positions, one list per batch (a worker then builds the whole batch)."""
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, drop_single: bool) -> None:
-        self.n, self.batch_size, self.shuffle, self.drop_single = n, batch_size, shuffle, drop_single
+        self.n, self.batch_size, self.shuffle, self.drop_single = (
+            n,
+            batch_size,
+            shuffle,
+            drop_single,
+        )
 
     def __iter__(self) -> Iterator[list[int]]:
         import torch

@@ -56,8 +56,11 @@ def load_splits(path: Path) -> dict[str, Any]:
     for split, group in files.items():
         kind = FILE_SUFFIXES[group[0].suffix.lower()]
         try:
-            out[split] = datasets.Dataset.from_parquet([str(f) for f in group]) if kind == "parquet" \
-                else datasets.Dataset.from_json([str(f) for f in group])  # fmt: skip
+            names = [str(f) for f in group]
+            if kind == "parquet":
+                out[split] = datasets.Dataset.from_parquet(names)
+            else:
+                out[split] = datasets.Dataset.from_json(names)
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError(f"{group[0]}: not a readable {kind} file ({first})") from None

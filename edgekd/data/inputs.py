@@ -63,7 +63,9 @@ def as_feeds(x: Inputs, names: Sequence[str]) -> dict[str, np.ndarray]:
     """``{input name: array}`` for a runtime whose inputs are ``names`` (in order)."""
     arrays = as_tuple(x)
     if len(arrays) != len(names):
-        raise ValueError(f"the model takes {len(names)} inputs ({', '.join(names)}), got {len(arrays)}")
+        raise ValueError(
+            f"the model takes {len(names)} inputs ({', '.join(names)}), got {len(arrays)}"
+        )
     return dict(zip(names, arrays, strict=True))
 
 

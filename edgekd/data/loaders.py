@@ -94,7 +94,9 @@ def build_splits(raw: Raw, cfg: DataConfig) -> DataSplits:
 
     ix = _positions(raw, cfg)
     view, teacher_view = make_views(raw, ix.train, cfg)
-    dense = None if raw.dense is None else view.batch(raw.dense, False, np.random.default_rng(0))
+    dense = None
+    if raw.dense is not None:
+        dense = np.asarray(view.batch(raw.dense, False, np.random.default_rng(0)))  # type: ignore[arg-type]
 
     def make(name: str, positions: np.ndarray, labeled: bool = True) -> Split:
         return Split(

@@ -181,7 +181,11 @@ class TextView:
     def fingerprint(self) -> bytes:
         """The tokenizer's full definition (vocabulary, normalizer...), for cache keys."""
         backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        text = backend.to_str() if backend is not None else repr(sorted(self.tokenizer.get_vocab().items()))
+        text = (
+            backend.to_str()
+            if backend is not None
+            else repr(sorted(self.tokenizer.get_vocab().items()))
+        )
         return text.encode()
 
     def tokens(self, text: str) -> list[str]:
@@ -212,12 +216,15 @@ def check_same_tokens(
     for text in texts:
         a, b = teacher.tokens(text), student.tokens(text)
         if a != b:
-            i = next((j for j, (u, v) in enumerate(zip(a, b)) if u != v), min(len(a), len(b)))
+            i = next(
+                (j for j, (u, v) in enumerate(zip(a, b, strict=False)) if u != v),
+                min(len(a), len(b)),
+            )
             raise DataError(
                 f"data.text.tokenizer: the student's tokenizer ({student.source}, "
                 f"{student.vocab_size} tokens) and the teacher's ({teacher.source}, "
                 f"{teacher.vocab_size} tokens) split the training text {text[:60]!r} "
-                f"differently (token {i}: teacher {a[i:i + 3]}, student {b[i:i + 3]}); "
+                f"differently (token {i}: teacher {a[i : i + 3]}, student {b[i : i + 3]}); "
                 f"distill.method {method!r} matches the teacher's soft labels, which describe "
                 "the tokens the teacher read, so both must read the same tokens: use the "
                 "teacher's tokenizer for the student (or one whose vocabulary is a subset of it)"

@@ -91,7 +91,7 @@ def _image_views(raw: Raw, train: np.ndarray, cfg: DataConfig) -> tuple[View, Vi
     def view(size: int, mean: Sequence[float], std: Sequence[float]) -> ImageView:
         resize = round(size * (im.resize / im.size)) if im.resize else round(size * 256 / 224)
         return ImageView((size, size), max(resize, size), tuple(mean), tuple(std), im.channels,
-                         im.augment, tuple(im.scale), flip=im.flip)  # fmt: skip
+                         im.augment, (im.scale[0], im.scale[1]), flip=im.flip)  # fmt: skip
 
     if im.mean is not None and im.std is not None:
         mean, std = tuple(im.mean), tuple(im.std)
@@ -100,7 +100,7 @@ def _image_views(raw: Raw, train: np.ndarray, cfg: DataConfig) -> tuple[View, Vi
     else:
         probe = view(im.size, (0.0,) * im.channels, (1.0,) * im.channels)
         items = _Positions(raw, train)
-        mean, std = channel_stats(probe, items)
+        mean, std = channel_stats(probe, items)  # type: ignore[arg-type]
     student = view(im.size, mean, std)
     teacher = view(im.teacher_size, mean, std) if im.teacher_size not in (None, im.size) else None
     return student, teacher

@@ -123,7 +123,7 @@ def train_baseline(
 
 def _teacher_and_logits(
     teacher: Any, data: DataSplits, cache: Cache
-) -> tuple[Teacher | None, dict[str, np.ndarray]]:
+) -> tuple[Teacher | None, dict[str, Any]]:
     """The teacher as a ``Teacher`` (None when only logits are given) and its logits."""
     from edgekd.teacher.outputs import teacher_outputs
 

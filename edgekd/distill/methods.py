@@ -155,11 +155,12 @@ def multi_teacher(job: Job) -> Distilled:
             if split in out and y is not None:
                 row[f"{split}_accuracy"] = float(np.mean(out[split].argmax(1) == y))
         info.append(row)
-    check_widths([o["train"] for o in outputs], names)
+    check_widths([np.asarray(o["train"]) for o in outputs], names)
     mt, t = cfg.multi_teacher, cfg.temperature
     splits = [s for s in ("train", "test") if all(s in o for o in outputs)]
     targets = {
-        s: ensemble_logits([o[s] for o in outputs], t, mt.weighting, mt.weights) for s in splits
+        s: ensemble_logits([np.asarray(o[s]) for o in outputs], t, mt.weighting, mt.weights)
+        for s in splits
     }
     hist = job.fit(
         f"distill student ({len(outputs)} teachers)",

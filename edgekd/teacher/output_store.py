@@ -202,11 +202,14 @@ def open_entry(folder: Path, splits: dict[str, int]) -> dict[str, ShardedLogits]
         if entry["rows"] != n:
             raise ValueError(f"{folder}: {split} has {entry['rows']} rows, the data {n}")
         rows = [min(index["shard_rows"], n - i) for i in range(0, n, index["shard_rows"])]
-        shards = [_read_shard(folder, names, r) for names, r in zip(entry["shards"], rows, strict=True)]
+        shards = [
+            _read_shard(folder, names, r) for names, r in zip(entry["shards"], rows, strict=True)
+        ]
         if any(s is None for s in shards):
             raise ValueError(f"{folder}: a shard of {split} is missing or truncated")
-        out[split] = ShardedLogits(shards, index["shard_rows"], n, index["num_classes"],
-                                   index["top_k"])  # type: ignore[arg-type]  # fmt: skip
+        found = [s for s in shards if s is not None]
+        out[split] = ShardedLogits(found, index["shard_rows"], n, index["num_classes"],
+                                   index["top_k"])  # fmt: skip
     return out
 
 

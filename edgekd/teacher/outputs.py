@@ -44,7 +44,7 @@ def teacher_outputs(
     def run_split(split: str, start: int, stop: int) -> Iterator[np.ndarray]:
         part = data.for_teacher(split)
         for i in range(start, stop, batch_size):
-            yield teacher.predict(part.inputs(np.arange(i, min(i + batch_size, stop))))
+            yield teacher.predict(part.inputs(np.arange(i, min(i + batch_size, stop))))  # type: ignore[arg-type]
 
     sizes = {s: len(getattr(data, s)) for s in SPLITS}
     out, hit, found = cached_outputs(

@@ -127,9 +127,9 @@ def fit(
 
     ``loss`` defaults to cross-entropy on labels. ``teacher_logits`` (rows aligned with the
     train split: an array, or the memory-mapped teacher-output cache) are passed to ``loss``
-    batch by batch. Batches come from the split's ``DataLoader`` (augmented for images). With ``checkpoint``, the model,
-    optimizer and history are saved after every epoch, and a checkpoint found there is
-    resumed from.
+    batch by batch. Batches come from the split's ``DataLoader`` (augmented for images).
+    With ``checkpoint``, the model, optimizer and history are saved after every epoch, and a
+    checkpoint found there is resumed from.
 
     ``objective`` replaces the per-batch step for methods that need more than logits (feature
     and relation distillation): it is called as ``objective(model, x, y, t, ix)`` with the

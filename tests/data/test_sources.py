@@ -113,7 +113,9 @@ def test_text_file_in_three_formats(text_data, tmp_path):
 def test_text_file_missing_a_column(text_data, column):
     path, tok, _ = text_data
     field = "text" if column == "text_column" else "label"
-    with pytest.raises(DataError, match=rf"{path}: no {field} column 'body' \(columns: text, label\)"):
+    with pytest.raises(
+        DataError, match=rf"{path}: no {field} column 'body' \(columns: text, label\)"
+    ):
         load_data(text_cfg(path, tok, **{column: "body"}))
 
 
