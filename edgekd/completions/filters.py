@@ -14,10 +14,12 @@ from typing import Any
 from edgekd.completions import records as rec
 from edgekd.errors import UsageError
 
-# Openers of a refusal (OpenAI's models, Llama/Mistral-style chat models). A refusal field
-# set by the API (``message.refusal``) counts as a refusal whatever the text says.
+# Openers of a refusal (OpenAI's models, Llama/Mistral/SmolLM-style chat models): an apology
+# whose first sentence goes on to say the model can't, or a bare "I can't help ...". A
+# refusal field set by the API (``message.refusal``) counts whatever the text says.
 REFUSAL = re.compile(
-    r"^\s*(I['’]m sorry,? but I (can['’]?not|can['’]t|won['’]t|am unable)"
+    r"^\s*((I['’]m sorry|I apologi[sz]e)[^.]*?\bbut\b[^.]*?\b(can['’]?not|can['’]t|won['’]t"
+    r"|am unable|(don['’]t|do not) have the (ability|capability)|am not able)\b"
     r"|I (can['’]?not|can['’]t|won['’]t|am unable to|am not able to) "
     r"(help|assist|comply|provide|fulfil|do that|answer)"
     r"|As an AI( language model)?, I (can['’]?not|can['’]t|am unable))",

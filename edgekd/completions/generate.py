@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ from edgekd.completions.teacher_types import Outcome, Settings, Teacher
 from edgekd.errors import DataError, UsageError
 from edgekd.fileio import atomic_write_json
 from edgekd.progress import NullReporter, Reporter
+
+CHECKPOINT_S = float(os.environ.get("EDGEKD_CHECKPOINT_S", "10"))  # manifest rewrite period
 
 
 @dataclass
@@ -198,7 +201,15 @@ def generate(
     _write_manifest(out, summary, settings, "incomplete")
     log = AppendLog(out)
     try:
-        _run(teacher, pending, settings, log, summary, reporter)
+        _run(
+            teacher,
+            pending,
+            settings,
+            log,
+            summary,
+            reporter,
+            lambda: _write_manifest(out, summary, settings, "incomplete"),
+        )
     except BaseException:
         log.close()
         _write_manifest(out, summary, settings, "incomplete")
@@ -218,11 +229,16 @@ def _run(
     log: AppendLog,
     summary: GenerationSummary,
     reporter: Reporter,
+    checkpoint: Callable[[], None],
 ) -> None:
+    """Generate ``pending`` chunk by chunk; ``checkpoint`` rewrites the manifest every
+    ``CHECKPOINT_S`` so a killed run's counts survive in it."""
     items = sorted(pending.items(), key=lambda kv: _length(kv[1]))  # similar lengths batch well
     chunks = [items[i : i + teacher.batch_size] for i in range(0, len(items), teacher.batch_size)]
+    if items:
+        teacher.load()  # loading weights is not generation time
     task = reporter.task("generating", len(items))
-    start = time.perf_counter()
+    start, last = time.perf_counter(), time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, teacher.concurrency)) as pool:
         queue = iter(chunks)
         running: dict[Future, list[tuple[str, Prompt]]] = {}
@@ -248,6 +264,9 @@ def _run(
                     submit()
                 summary.seconds = time.perf_counter() - start
                 summary.tokens_per_s = summary.completion_tokens / max(summary.seconds, 1e-9)
+                if time.monotonic() - last >= CHECKPOINT_S:
+                    checkpoint()
+                    last = time.monotonic()
                 task.update(
                     summary.generated + summary.failed,
                     f"failed {summary.failed} · {summary.tokens_per_s:.1f} tok/s",
@@ -288,10 +307,9 @@ def _write_manifest(out: Path, s: GenerationSummary, settings: Settings, status:
     this = {k: v for k, v in s.as_dict().items() if k != "out"}  # the file is beside it
     this["finished"] = status == "complete"
     runs = [{k: v for k, v in r.items() if k != "out"} for r in runs]
-    if runs and runs[-1].get("started") == s.started:
-        runs[-1] = {**this, "started": s.started}
-    else:
-        runs.append({**this, "started": s.started})
+    runs = [r for r in runs if r.get("started") != s.started]
+    runs.append({**this, "started": s.started})
+    runs = [r for r in runs if r["generated"] or r["failed"]]  # a run with no work says nothing
     atomic_write_json(
         path,
         {

@@ -100,6 +100,9 @@ class HFTeacher:
             self._loaded = (model, tok, _eos_ids(model, tok))
         return self._loaded
 
+    def load(self) -> None:
+        self._load()
+
     @property
     def model(self) -> Any:
         return self._load()[0]

@@ -45,6 +45,10 @@ class Teacher(Protocol):
     batch_size: int
     concurrency: int
 
+    def load(self) -> None:
+        """Get ready (load weights); called before the clock starts, only when there is work."""
+        ...
+
     def complete(self, prompts: list[list[dict[str, Any]]], settings: Settings) -> list[Outcome]:
         """One outcome per prompt. Raises UsageError for what no retry can fix (auth)."""
         ...

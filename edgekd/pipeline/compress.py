@@ -75,6 +75,7 @@ def compress(
     from edgekd.cache import Cache, cache_root
     from edgekd.recipe.load import load_recipe
     from edgekd.report.build import write_reports
+    from edgekd.train.threads import torch_threads
 
     recipe = recipe or load_recipe(None)
     reporter = reporter or NullReporter()
@@ -100,19 +101,20 @@ def compress(
         ),
     )
     run.manifest["status"] = "running"
-    for name, fn in plan(recipe):
-        if name in RESUMABLE and run.stage_done(name):
-            continue
-        started = run.begin_stage(name)
-        try:
-            fn(ctx)
-        except BaseException as exc:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            run.manifest["status"] = status
-            msg = str(exc) if isinstance(exc, EdgekdError) else f"{type(exc).__name__}: {exc}"
-            run.end_stage(name, started, status=status, error=msg)
-            raise
-        run.end_stage(name, started)
+    with torch_threads(recipe.threads):
+        for name, fn in plan(recipe):
+            if name in RESUMABLE and run.stage_done(name):
+                continue
+            started = run.begin_stage(name)
+            try:
+                fn(ctx)
+            except BaseException as exc:
+                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                run.manifest["status"] = status
+                msg = str(exc) if isinstance(exc, EdgekdError) else f"{type(exc).__name__}: {exc}"
+                run.end_stage(name, started, status=status, error=msg)
+                raise
+            run.end_stage(name, started)
     run.manifest["status"] = "complete"
     report = write_reports(run)
     run.save()

@@ -374,6 +374,8 @@ def stage_prune(ctx: Context) -> None:
         progress=lambda e, n, info: task.update(min(e, steps), epoch_info(info)),
     )
     task.close()
+    if "warning" in report:
+        ctx.reporter.log(f"[yellow]warning: {report['warning']}[/]")
     path = ctx.run.path / "student-pruned.pt2"
     save_exported(model, data.val.x[:2], path)
     ctx.models["student-pruned"] = model

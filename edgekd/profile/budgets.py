@@ -84,12 +84,11 @@ def judge(
 
 
 def _fmt(key: str, v: float) -> str:
-    """A value in the unit its budget key names (bytes in decimal KB/MB/GB)."""
+    """A value in the unit its budget key names (bytes in KiB/MiB and exact)."""
+    from edgekd.report.fmt import nbytes_exact
+
     if key.endswith("_bytes"):
-        for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-            if v >= scale:
-                return f"{v / scale:.3g} {unit}"
-        return f"{v:.0f} B"
+        return nbytes_exact(v)
     if key == "latency_ms":
         return f"{v:.4g} ms"
     if key == "energy_mj":

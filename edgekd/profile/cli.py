@@ -15,6 +15,8 @@ from typing import Any
 import typer
 
 from edgekd.errors import BudgetError, EdgekdError, UsageError
+from edgekd.report import fmt
+from edgekd.report.term import Col, console, print_table, wrap_items
 
 targets_app = typer.Typer(help="List and show device targets.", no_args_is_help=True)
 
@@ -73,83 +75,97 @@ def profile_cmd(
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
-        _print_report(report)
+        print_report(report)
     failed = [t["name"] for t in report["targets"] if t["verdict"] == "fail"]
     if fail_on_budget and failed:
         raise BudgetError(f"budget violated on {', '.join(failed)}")
 
 
-def _mb(n: float | None) -> str:
-    """Bytes in decimal units (KB = 1000 B), three significant digits."""
-    if n is None:
-        return "-"
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n:.0f} B"
+TARGET_COLS = [
+    Col("target"),
+    Col("runtime", priority=2),
+    Col("latency", right=True),
+    Col("band", right=True, priority=3),
+    Col("peak RAM", right=True, priority=1),
+    Col("flash", right=True, priority=1),
+    Col("energy", right=True, priority=2),
+    Col("verdict"),
+]
+TARGET_LIST_COLS = [
+    Col("id"),
+    Col("kind"),
+    Col("name", priority=2),
+    Col("cores", priority=3),
+    Col("RAM", right=True),
+    Col("flash", right=True),
+    Col("default runtime", priority=1),
+]
 
 
-def _num(x: float) -> str:
-    """Three significant digits without exponents (4270, 18.7, 0.0323)."""
-    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+def _cores(cores: list[Any]) -> str:
+    """'4x cortex-a72 @1500 MHz'; big.LITTLE: '8 cores (1+3+4), up to 2840 MHz'."""
+    if len(cores) == 1:
+        c = cores[0]
+        return f"{c.count}x {c.uarch} @{c.freq_mhz:g} MHz"
+    total = sum(c.count for c in cores)
+    split = "+".join(str(c.count) for c in cores)
+    return f"{total} cores ({split}), up to {max(c.freq_mhz for c in cores):g} MHz"
 
 
-def _console() -> Any:
-    from rich.console import Console
+def _target_row(t: dict[str, Any]) -> list[str]:
+    p = t["predicted"]
+    band = fmt.DASH
+    if p["latency_ms"] is not None and p.get("latency_ms_low") is not None:
+        band = f"{fmt.sig(p['latency_ms_low'])}–{fmt.ms(p['latency_ms_high'])}"
+    colors = {"pass": "green", "fail": "red", "unsupported": "yellow"}
+    return [
+        t["name"],
+        t["runtime"],
+        fmt.ms(p["latency_ms"]),
+        band,
+        fmt.nbytes(p["peak_ram_bytes"]),
+        fmt.nbytes(p["flash_bytes"]),
+        fmt.mj(p["energy_mj"]),
+        f"[{colors[t['verdict']]}]{t['verdict']}[/]",
+    ]
 
-    console = Console()
-    return console if console.is_terminal else Console(width=140)
 
-
-def _print_report(report: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    console = _console()
+def print_report(report: dict[str, Any], con: Any = None) -> None:
+    """The human-readable profile: model line, host line, a target table that fits ``con``."""
+    con = con or console()
     m = report["model"]
-    console.print(
-        f"[bold]{m['path']}[/] {m['format']} {m['precision']}: {m['params']:,} params, "
-        f"{m['macs'] / 1e6:.2f} M MACs, weights {_mb(m['weight_bytes'])}, "
-        f"peak activations {_mb(m['peak_activation_bytes'])}",
-        soft_wrap=True,
-    )
+    con.print(f"[bold]{m['path']}[/] {m['format']} {m['precision']}", soft_wrap=True)
+    facts = [
+        f"{m['params']:,} params",
+        f"{m['macs'] / 1e6:.2f} M MACs",
+        f"weights {fmt.nbytes_exact(m['weight_bytes'])}",
+        f"peak activations {fmt.nbytes_exact(m['peak_activation_bytes'])}",
+    ]
+    lines = wrap_items("", facts, con.width)  # wrapped between facts, never inside one
     from edgekd.profile.shapes import format_shapes
 
-    shapes = format_shapes(m.get("input_shapes") or {})
-    console.print(f"input shapes: {shapes}", soft_wrap=True, markup=False)
-    for note in m.get("shape_notes") or []:
-        console.print(f"note: {note}", soft_wrap=True, markup=False)
+    lines.append(f"input shapes: {format_shapes(m.get('input_shapes') or {})}")
     host = report["host"]
     if host and host["latency_ms"]["p50"] is not None:
         lat = host["latency_ms"]
-        rss = _mb(host["peak_rss_bytes"])
-        console.print(
-            f"host ({host.get('runtime', '')}, {host['threads']} threads): "
-            f"p50 {lat['p50']:.3f} ms, p90 {lat['p90']:.3f} ms, p99 {lat['p99']:.3f} ms, "
-            f"peak RSS {rss}"
-        )
+        label = f"host ({host.get('runtime', '')}, {host['threads']} threads):"
+        items = [f"{k} {fmt.ms(lat[k])}" for k in ("p50", "p90", "p99")]
+        lines += wrap_items(label, [*items, f"peak RSS {fmt.nbytes(host['peak_rss_bytes'])}"],
+                            con.width)  # fmt: skip
     elif host:
-        console.print(f"host measurement failed: {host.get('error')}")
-    table = Table(title="simulated targets")
-    for col in ("target", "runtime", "latency ms (band)", "peak RAM", "flash", "energy mJ"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("verdict", no_wrap=True, min_width=11)
-    colors = {"pass": "green", "fail": "red", "unsupported": "yellow"}
-    reasons = []
+        lines.append(f"host measurement failed: {host.get('error')}")
+    for line in lines:
+        con.print(line.rstrip(), highlight=False, soft_wrap=True, markup=False)
+    for note in m.get("shape_notes") or []:
+        con.print(f"note: {note}", highlight=False, markup=False)  # word-wrapped
+    rows, reasons = [], []
     for t in report["targets"]:
-        p = t["predicted"]
-        lat = "-"
-        if p["latency_ms"] is not None:
-            lo, mid, hi = (_num(p[k]) for k in ("latency_ms_low", "latency_ms", "latency_ms_high"))
-            lat = f"{mid} ({lo}-{hi})"
-        energy = "-" if p["energy_mj"] is None else _num(p["energy_mj"])
-        verdict = f"[{colors[t['verdict']]}]{t['verdict']}[/]"
-        ram, flash = _mb(p["peak_ram_bytes"]), _mb(p["flash_bytes"])
-        table.add_row(t["name"], t["runtime"], lat, ram, flash, energy, verdict)
+        rows.append(_target_row(t))
         why = [v["message"] for v in t["violations"]] + t.get("unsupported", [])
         reasons += [f"{t['name']}: {w}" for w in why]
-    console.print(table)
+    print_table(con, "simulated targets", TARGET_COLS, rows)
     for line in reasons:
-        console.print(line, soft_wrap=True)
+        con.print(line, highlight=False)  # word-wrapped at the terminal's width
 
 
 @targets_app.command("list")
@@ -161,18 +177,19 @@ def targets_list(as_json: bool = typer.Option(False, "--json", help="Print JSON"
     if as_json:
         typer.echo(json.dumps([t.model_dump() for t in targets], indent=2))
         return
-    from rich.table import Table
-
-    table = Table(title="device targets")
-    for col in ("id", "kind", "name", "cores", "RAM", "flash", "default runtime"):
-        table.add_column(col)
-    for t in targets:
-        cores = " + ".join(f"{c.count}x {c.uarch} @{c.freq_mhz:g} MHz" for c in t.cores)
-        table.add_row(
-            t.id, t.kind, t.name, cores, _mb(t.memory.ram_bytes), _mb(t.memory.flash_bytes),
+    rows = [
+        [
+            t.id,
+            t.kind,
+            t.name,
+            _cores(t.cores),
+            fmt.nbytes(t.memory.ram_bytes),
+            fmt.nbytes(t.memory.flash_bytes),
             t.runtimes.default,
-        )  # fmt: skip
-    _console().print(table)
+        ]
+        for t in targets
+    ]
+    print_table(console(), "device targets", TARGET_LIST_COLS, rows)
 
 
 @targets_app.command("show")

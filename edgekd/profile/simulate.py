@@ -52,9 +52,17 @@ class Prediction:
         }
 
     def top_ops(self, k: int = 10) -> list[dict[str, object]]:
-        ranked = sorted(self.op_ms, key=lambda p: -p[1])[:k]
+        """The ``k`` slowest ops; ``nth`` is the op's ordinal among ops of its type in
+        execution order (1 = first Conv), so reports can say "Conv #2"."""
+        seen: dict[str, int] = {}
+        nth = []
+        for o, _ in self.op_ms:
+            seen[o.op_type] = seen.get(o.op_type, 0) + 1
+            nth.append(seen[o.op_type])
+        ranked = sorted(zip(self.op_ms, nth, strict=True), key=lambda p: -p[0][1])[:k]
         return [
-            {"name": o.name, "op_type": o.op_type, "latency_ms": round(ms, 5)} for o, ms in ranked
+            {"name": o.name, "op_type": o.op_type, "nth": n, "latency_ms": round(ms, 5)}
+            for (o, ms), n in ranked
         ]
 
 

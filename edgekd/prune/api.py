@@ -97,4 +97,19 @@ def prune(
     }
     if cfg.method == "unstructured":
         report["note"] = SPEED_NOTE
+    report.update(accuracy_guard(before["val_accuracy"], after["val_accuracy"], cfg))
     return pruned, report
+
+
+def accuracy_guard(before: float, after: float, cfg: PruneConfig) -> dict[str, Any]:
+    """The val accuracy pruning cost, in points, against ``cfg.max_accuracy_drop`` (the same
+    semantics as the quantize guard's); a ``warning`` when it cost more."""
+    drop = 100 * (before - after)
+    out: dict[str, Any] = {"accuracy_drop_pp": drop, "max_accuracy_drop": cfg.max_accuracy_drop}
+    if drop > cfg.max_accuracy_drop:
+        out["warning"] = (
+            f"pruning lost {drop:.2f} points of val accuracy ({100 * before:.2f}% -> "
+            f"{100 * after:.2f}%), more than max_accuracy_drop={cfg.max_accuracy_drop:g}: "
+            "prune less (sparsity), fine-tune longer (epochs), or start from a wider model"
+        )
+    return out

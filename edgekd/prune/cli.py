@@ -18,6 +18,9 @@ from typing import Annotated, Any
 
 import typer
 
+# PruneConfig fields whose command-line option has another name
+OPTION_OF = {"max_accuracy_drop": "max-drop", "fine_tune.epochs": "epochs", "fine_tune.lr": "lr"}
+
 
 def load_zoo_model(path: Path, arch: str, width: int, depth: int, data: Any) -> Any:
     """Build the zoo model and load the state dict at ``path`` (a ``.safetensors`` file or a
@@ -101,7 +104,11 @@ def prune_command(
     scope: Annotated[str, typer.Option(help="global | layer")] = "global",
     importance: Annotated[str, typer.Option(help="l1 | l2 | taylor")] = "l1",
     steps: Annotated[int, typer.Option(help="Pruning steps.")] = 4,
-    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs in total.")] = 8,
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs in total.")] = 40,
+    lr: Annotated[float, typer.Option(help="Fine-tuning learning rate (Adam).")] = 5e-3,
+    max_drop: Annotated[
+        float, typer.Option("--max-drop", help="Val accuracy points pruning may cost (warns).")
+    ] = 1.0,
     out: Annotated[Path | None, typer.Option("--out", help="Output .pt2 or .safetensors.")] = None,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write the report JSON here.")
@@ -125,12 +132,14 @@ def prune_command(
             scope=scope,  # type: ignore[arg-type]
             importance=importance,  # type: ignore[arg-type]
             steps=steps,
-            fine_tune=TrainConfig(epochs=epochs, lr=1e-3),
+            fine_tune=TrainConfig(epochs=epochs, lr=lr),
+            max_accuracy_drop=max_drop,
         )
     except ValidationError as exc:
         e = exc.errors()[0]
         field = ".".join(str(x) for x in e["loc"])
-        raise RecipeError(f"--{field.replace('_', '-')}: {e['msg']}") from None
+        option = OPTION_OF.get(field, field.replace("_", "-"))
+        raise RecipeError(f"--{option}: {e['msg']}") from None
     out = out or model.with_name(f"{model.stem}.pruned.pt2")
     check_out(out, method)
     splits = load_cli_data(data)
@@ -138,18 +147,41 @@ def prune_command(
     teacher_logits = predict(net, splits.train.x)  # the dense model teaches its pruned self
     pruned, result = prune(net, cfg, splits, teacher_logits, DistillConfig())
     save_model(pruned, out, splits.val.x[:2])
-    b, a = result["before"], result["after"]
     typer.echo(f"wrote {out}")
-    typer.echo(f"params {b['params']} -> {a['params']}, MACs {b['macs']} -> {a['macs']}")
-    typer.echo(f"gzip'd weights {b['gzip_bytes']} -> {a['gzip_bytes']} bytes")
-    typer.echo(
-        f"val accuracy {100 * b['val_accuracy']:.2f}% -> {100 * a['val_accuracy']:.2f}%, "
-        f"sparsity {100 * a['sparsity']:.1f}%"
-    )
+    for line in summary_lines(result):
+        typer.echo(line)
     if "note" in result:
         typer.echo(f"note: {result['note']}")
+    if "warning" in result:  # one loud line on stderr; also in the --report JSON
+        typer.secho(f"warning: {result['warning']}", fg="yellow", err=True)
     if report is not None:
         atomic_write_json(report, result)
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    """What pruning did, in the units that matter for its method: channels removed
+    (structured) or the share of zero weights (unstructured), and val accuracy before/after."""
+    b, a = result["before"], result["after"]
+    lines = [
+        f"params {b['params']:,} -> {a['params']:,}, MACs {b['macs']:,} -> {a['macs']:,}",
+        f"gzip'd weights {b['gzip_bytes']:,} -> {a['gzip_bytes']:,} bytes",
+    ]
+    if result["method"] == "structured":
+        layers = [n for n in b["channels"] if a["channels"][n] != b["channels"][n]]
+        kept = sum(a["channels"][n] for n in layers)
+        total = sum(b["channels"][n] for n in layers)
+        lines.append(
+            f"channels {total} -> {kept} ({100 * (1 - kept / max(total, 1)):.1f}% removed): "
+            + ", ".join(f"{n} {b['channels'][n]}->{a['channels'][n]}" for n in layers)
+        )
+    else:
+        lines.append(f"sparsity {100 * a['sparsity']:.1f}% of Conv/Linear weights are zero")
+    change = 0.0 - result["accuracy_drop_pp"]  # 0.0 - x: never prints "-0.00"
+    lines.append(
+        f"val accuracy {100 * b['val_accuracy']:.2f}% -> {100 * a['val_accuracy']:.2f}% "
+        f"({change:+.2f} points; max drop {result['max_accuracy_drop']:g})"
+    )
+    return lines
 
 
 def register(app: typer.Typer) -> None:

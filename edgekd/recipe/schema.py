@@ -38,6 +38,12 @@ class Recipe(Section):
     targets: TargetsConfig = TargetsConfig()
     report: ReportConfig = ReportConfig()
     output: OutputConfig = OutputConfig()
+    threads: int = Field(
+        1,
+        ge=0,
+        description="torch CPU threads for training and torch evaluation (0: one per core); "
+        "1 is fastest for edgekd's small models (benchmarks/demo_time.py)",
+    )
 
     @model_validator(mode="after")
     def _teachers_match_method(self) -> Recipe:

@@ -62,6 +62,7 @@ def build_report(manifest: dict[str, Any]) -> dict[str, Any]:
         "stages": {k: v.get("seconds") for k, v in stages.items()},
         "stage_status": {k: v.get("status") for k, v in stages.items()},
         "errors": {k: v["error"] for k, v in stages.items() if v.get("error")},
+        "warnings": warnings(raw),
         "targets": analysis.targets(profiles),
         "verdicts": analysis.verdicts(profiles),
         "lineage": analysis.lineage(artifacts, profiles),
@@ -73,6 +74,17 @@ def build_report(manifest: dict[str, Any]) -> dict[str, Any]:
         "pareto_front": analysis.pareto_front(artifacts, profiles),
         "training": analysis.training(raw),
     }
+
+
+def warnings(artifacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each stage warning recorded on an artifact (e.g. pruning that cost more accuracy than
+    ``prune.max_accuracy_drop``): ``{artifact, stage, message}``."""
+    return [
+        {"artifact": a.get("id"), "stage": key, "message": info["warning"]}
+        for a in artifacts
+        for key, info in (a.get("extra") or {}).items()
+        if isinstance(info, dict) and info.get("warning")
+    ]
 
 
 def recipe_formats(manifest: dict[str, Any]) -> list[str]:

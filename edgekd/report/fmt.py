@@ -37,13 +37,34 @@ def mj(v: float | None) -> str:
 
 
 def nbytes(v: float | None) -> str:
-    """Binary units: 7176 -> '7.0 KiB'."""
+    """Binary units, as datasheets count memory: 7176 -> '7.01 KiB', 262144 -> '256 KiB'."""
     if v is None:
         return DASH
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if abs(v) >= scale:
-            return f"{v / scale:.1f} {unit}"
+            x = v / scale
+            return f"{x:.0f} {unit}" if x == int(x) else f"{sig(x)} {unit}"
     return f"{int(v)} B"
+
+
+def nbytes_exact(v: float | None) -> str:
+    """Binary units and the exact count where single bytes matter: '21.5 KiB (22,037 B)'."""
+    if v is None:
+        return DASH
+    short = nbytes(v)
+    return short if short.endswith(" B") else f"{short} ({int(v):,} B)"
+
+
+def duration(seconds: float | None) -> str:
+    """A wall-clock time people read: 0.85 -> '850 ms', 3.21 -> '3.2 s', 125 -> '2 min 05 s'."""
+    if seconds is None:
+        return DASH
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
 
 
 def count(v: float | None) -> str:

@@ -31,11 +31,15 @@ h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 20px; border-bottom: 1px solid #d0d7de; padding-bottom: 4px; margin-top: 36px; }
 .meta { color: #59636e; margin: 0 0 8px; }
 .error { background: #ffebe9; border: 1px solid #ff8182; padding: 8px 12px; border-radius: 6px; }
+.warning { background: #fff8c5; border: 1px solid #d4a72c; padding: 8px 12px; border-radius: 6px; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: 8px 0 12px; font-size: 14px; }
-th, td { border: 1px solid #d0d7de; padding: 5px 10px; text-align: left; white-space: nowrap; }
-th { background: #f6f8fa; font-weight: 600; }
+th, td { border: 1px solid #d0d7de; padding: 5px 10px; text-align: left; white-space: nowrap;
+  vertical-align: top; }
+th { background: #f6f8fa; font-weight: 600; white-space: normal; min-width: 4em; }
 td.wrap { white-space: normal; min-width: 320px; }
+td.path { white-space: normal; overflow-wrap: anywhere; min-width: 12em; }
+.delta { display: block; color: #59636e; font-size: 13px; font-weight: normal; }
 tr:nth-child(even) td { background: #fbfcfd; }
 .pass { color: #1a7f37; font-weight: 600; }
 .fail { color: #cf222e; font-weight: 600; }
@@ -59,18 +63,35 @@ def inline(text: str) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
 
 
-def cell(text: str) -> str:
+DELTA = re.compile(r"(.+?) (\((?:[+−-][^)]*|–)\))")  # '92.22% (−4.44 pp)', '0.0095 ms (–)'
+
+
+def cell(text: str, column: str = "") -> str:
+    """One ``<td>``: verdict marks as symbols and a colour class; a value with its delta in
+    brackets on two lines (so lineage tables stay narrow); paths and long prose wrap."""
     for mark, symbol, cls in VERDICT_CLASS:
         if mark in text:
-            return f'<td class="{cls}">{escape(text.replace(mark, symbol))}</td>'
+            main, _, why = text.replace(mark, symbol).partition(" (")
+            why = f'<span class="delta">({escape(why)}</span>' if why else ""
+            return f'<td class="{cls}">{escape(main)}{why}</td>'
+    if column == "path":
+        return f'<td class="path">{escape(text)}</td>'
     if len(text) > 60:  # long prose (violation causes) wraps instead of widening the table
         return f'<td class="wrap">{escape(text)}</td>'
+    m = DELTA.fullmatch(text)
+    if m:
+        return f'<td>{escape(m.group(1))}<span class="delta">{escape(m.group(2))}</span></td>'
     return f"<td>{escape(text)}</td>"
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
+    """A table in its own horizontal scroll container: a table wider than the page scrolls
+    inside the box instead of widening the page."""
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "\n".join("<tr>" + "".join(cell(c) for c in row) + "</tr>" for row in rows)
+    body = "\n".join(
+        "<tr>" + "".join(cell(c, h) for c, h in zip(row, header, strict=False)) + "</tr>"
+        for row in rows
+    )
     return (
         f'<div class="scroll"><table>\n<thead><tr>{head}</tr></thead>\n'
         f"<tbody>\n{body}\n</tbody></table></div>"
@@ -106,6 +127,11 @@ def render_html(r: dict[str, Any], plots: dict[str, str]) -> str:
         f'<p class="error"><strong>Stage <code>{escape(stage)}</code> failed:</strong> '
         f"{escape(str(err))}</p>"
         for stage, err in (r.get("errors") or {}).items()
+    )
+    errors += "".join(
+        f'<p class="warning"><strong>Warning</strong> (<code>{escape(w["stage"])}</code>, '
+        f"<code>{escape(str(w['artifact']))}</code>): {escape(w['message'])}</p>"
+        for w in r.get("warnings") or []
     )
     body = "\n".join(section(s, plots, missing) for s in sections(r))
     title = escape(f"edgekd report: {r.get('name')}")

@@ -35,6 +35,8 @@ def render_markdown(r: dict[str, Any]) -> str:
     lines = [f"# edgekd report: {r.get('name')}", "", headline(r), ""]
     for stage, err in (r.get("errors") or {}).items():
         lines += [f"> **Stage `{stage}` failed:** {cell(err)}", ""]
+    for w in r.get("warnings") or []:
+        lines += [f"> ⚠️ **Warning** (`{w['stage']}`, `{w['artifact']}`): {cell(w['message'])}", ""]
     for sec in sections(r):
         lines += section(sec)
     lines.append("Plots are in `report.html`. Rebuild from the manifest: `edgekd report RUN_DIR`.")

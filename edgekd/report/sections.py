@@ -258,8 +258,11 @@ def artifacts(r: dict[str, Any]) -> Section:
 
 def timings(r: dict[str, Any]) -> Section:
     sec = Section("Stage timings")
-    sec.header = ["stage", "seconds", "status"]
-    sec.rows = [[k, fmt.sig(v), _s(r["stage_status"].get(k))] for k, v in r["stages"].items()]
+    sec.header = ["stage", "time", "status"]
+    sec.rows = [[k, fmt.duration(v), _s(r["stage_status"].get(k))] for k, v in r["stages"].items()]
+    done = [v for v in r["stages"].values() if v is not None]
+    if done:
+        sec.rows.append(["total", fmt.duration(sum(done)), ""])
     return sec
 
 

@@ -1,88 +1,118 @@
-"""The terminal summary ``edgekd compress`` prints: artifacts, verdicts, stage timings."""
+"""The terminal summary ``edgekd compress`` prints: artifacts, verdicts, stage timings.
+
+Every size has a unit (binary KiB/MiB, as microcontroller datasheets count memory), every
+time ms or s, and each table fits the terminal (80 columns and up) without wrapping a cell:
+``report.term.fit_table`` drops the least important columns on narrow terminals and says so.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from edgekd.report import fmt
 from edgekd.report.build import written
+from edgekd.report.term import Col, console, print_table, wrap_items
+
+ARTIFACT_COLS = [
+    Col("artifact"),
+    Col("format", priority=3),
+    Col("runtime", priority=2),
+    Col("params", right=True),
+    Col("size", right=True),
+    Col("MACs", right=True, priority=1),
+    Col("accuracy", right=True),
+    Col("macro-F1", right=True, priority=4),
+    Col("agreement", right=True, priority=1),
+    Col("parity"),
+]
+VERDICT_COLS = [
+    Col("artifact"),
+    Col("target"),
+    Col("runtime", priority=2),
+    Col("latency", right=True),
+    Col("band", right=True, priority=3),
+    Col("peak RAM", right=True, priority=1),
+    Col("flash", right=True, priority=1),
+    Col("verdict"),
+]
 
 
-def _pct(v: float | None) -> str:
-    return "–" if v is None else f"{100 * v:.2f}%"
+def _params(v: int | None) -> str:
+    return fmt.DASH if v is None else f"{v:,}"
 
 
-def print_summary(run_dir: Path, report: dict[str, Any], manifest: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)  # logs and pipes: don't squeeze tables to 80 columns
-    arts = Table(title="Artifacts (evaluated on the test split by their own runtime)")
-    for col in (
-        "artifact",
-        "format",
-        "runtime",
-        "params",
-        "file bytes",
-        "MACs",
-        "accuracy",
-        "macro-F1",
-        "agreement",
-        "parity",
-    ):
-        arts.add_column(
-            col, justify="right" if col not in ("artifact", "format", "runtime") else "left"
-        )
+def artifact_rows(report: dict[str, Any]) -> list[list[str]]:
+    rows = []
     for a in report["artifacts"]:
         m = a.get("metrics") or {}
-        parity = (a.get("parity") or {}).get("status", "–")
-        arts.add_row(
-            a["id"],
-            a["format"],
-            a.get("runtime") or "–",
-            str(a.get("params") or "–"),
-            str(a.get("file_bytes") or "–"),
-            str(a.get("macs") or "–"),
-            _pct(m.get("accuracy")),
-            "–" if m.get("macro_f1") is None else f"{m['macro_f1']:.4f}",
-            _pct(m.get("agreement")),
-            parity,
+        rows.append(
+            [
+                a["id"],
+                " ".join(x for x in (a.get("format"), a.get("precision")) if x),
+                a.get("runtime") or fmt.DASH,
+                _params(a.get("params")),
+                fmt.nbytes(a.get("file_bytes")),
+                fmt.count(a.get("macs")),
+                fmt.pct(m.get("accuracy")),
+                fmt.sig(m.get("macro_f1"), 4) if m.get("macro_f1") is not None else fmt.DASH,
+                fmt.pct(m.get("agreement")),
+                (a.get("parity") or {}).get("status", fmt.DASH),
+            ]
         )
-    console.print(arts)
-    targets = [(p["artifact"], t) for p in report.get("profiles", []) for t in p.get("targets", [])]
-    if targets:
-        verdicts = Table(title="Device verdicts (simulated)")
-        for col in (
-            "artifact",
-            "target",
-            "runtime",
-            "latency ms",
-            "band",
-            "RAM",
-            "flash",
-            "verdict",
-        ):
-            verdicts.add_column(col)
-        for art_id, t in targets:
+    return rows
+
+
+def verdict_rows(report: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    colors = {"pass": "green", "fail": "red"}
+    for p in report.get("profiles", []):
+        for t in p.get("targets", []):
             pr = t.get("predicted") or {}
-            color = {"pass": "green", "fail": "red"}.get(t["verdict"], "yellow")
-            verdicts.add_row(
-                art_id,
-                t["name"],
-                t["runtime"],
-                f"{pr.get('latency_ms', 0):.3g}",
-                f"{pr.get('latency_ms_low', 0):.3g}–{pr.get('latency_ms_high', 0):.3g}",
-                str(pr.get("peak_ram_bytes")),
-                str(pr.get("flash_bytes")),
-                f"[{color}]{t['verdict']}[/]",
+            lo, hi = pr.get("latency_ms_low"), pr.get("latency_ms_high")
+            band = fmt.DASH if lo is None or hi is None else f"{fmt.sig(lo)}–{fmt.ms(hi)}"
+            rows.append(
+                [
+                    p["artifact"],
+                    t["name"],
+                    t.get("runtime") or fmt.DASH,
+                    fmt.ms(pr.get("latency_ms")),
+                    band,
+                    fmt.nbytes(pr.get("peak_ram_bytes")),
+                    fmt.nbytes(pr.get("flash_bytes")),
+                    f"[{colors.get(t['verdict'], 'yellow')}]{t['verdict']}[/]",
+                ]
             )
-        console.print(verdicts)
-    timings = ", ".join(
-        f"{k} {v:.1f}s" for k, v in (report.get("stages") or {}).items() if v is not None
+    return rows
+
+
+def timing_lines(report: dict[str, Any], width: int) -> list[str]:
+    """``stage timings: teacher 3.2 s, distill 10.1 s, ...`` wrapped between stages."""
+    stages = {k: v for k, v in (report.get("stages") or {}).items() if v is not None}
+    items = [f"{k} {fmt.duration(v)}" for k, v in stages.items()]
+    if stages:
+        items.append(f"total {fmt.duration(sum(stages.values()))}")
+    return wrap_items("stage timings:", items, width)
+
+
+def print_summary(
+    run_dir: Path, report: dict[str, Any], manifest: dict[str, Any], con: Any = None
+) -> None:
+    """Print the tables on ``con`` (default: the terminal) and the paths as plain lines."""
+    con = con or console()
+    print_table(
+        con,
+        "Artifacts (evaluated on the test split by their own runtime)",
+        ARTIFACT_COLS,
+        artifact_rows(report),
     )
-    console.print(f"stage timings: {timings}")
+    rows = verdict_rows(report)
+    if rows:
+        print_table(con, "Device verdicts (simulated)", VERDICT_COLS, rows)
+    for line in timing_lines(report, con.width):
+        con.print(line, highlight=False, soft_wrap=True)
+    for w in report.get("warnings") or []:
+        con.print(f"[yellow]warning ({w['stage']}, {w['artifact']}): {w['message']}[/]")
     # plain lines (never wrapped) so scripts can read them
     print(f"run directory: {run_dir}")
     for path in written(run_dir):

@@ -166,3 +166,20 @@ def test_cli_import_prints_counts(tmp_path: Path) -> None:
     code, text = _import(str(f), "--out", str(tmp_path / "d.jsonl"))
     assert code == 0, text
     assert "12 records of 13 read" in text and "1 duplicate" in text
+
+
+def test_refusal_openers() -> None:
+    from edgekd.completions.filters import is_refusal
+
+    def r(text: str) -> dict:
+        return {
+            "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}]
+        }
+
+    assert is_refusal(r("I'm sorry, but I can't help with that."))
+    assert is_refusal(
+        r("I'm sorry for any confusion, but as a chatbot, I don't have the ability to eat.")
+    )
+    assert is_refusal(r("I cannot assist with this request."))
+    assert not is_refusal(r("I'm sorry to hear that. But you can try restarting it."))
+    assert not is_refusal(r("Paris is the capital of France; I can't wait to visit."))

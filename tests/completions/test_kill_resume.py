@@ -3,6 +3,7 @@ the server's counts prove no prompt was paid for twice and every prompt got its 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -25,7 +26,7 @@ def _wait(cond, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def test_sigkill_then_resume_pays_each_prompt_once(fake, tmp_path: Path) -> None:
+def test_sigkill_then_resume_pays_each_prompt_once(fake, tmp_path: Path, monkeypatch) -> None:
     pfile = tmp_path / "prompts.txt"
     pfile.write_text("\n".join(PROMPTS) + "\n")
     out = tmp_path / "out.jsonl"
@@ -47,7 +48,8 @@ def test_sigkill_then_resume_pays_each_prompt_once(fake, tmp_path: Path) -> None
         "--quiet",
     ]
     fake.hold_after(BEFORE_KILL)  # then requests hang (unpaid) until released
-    env = {**os.environ, "EDGEKD_BACKOFF_BASE_S": "0.01"}
+    monkeypatch.setattr("edgekd.completions.generate.CHECKPOINT_S", 0.0)
+    env = {**os.environ, "EDGEKD_BACKOFF_BASE_S": "0.01", "EDGEKD_CHECKPOINT_S": "0"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgekd.cli", *args],
         env=env,
@@ -79,7 +81,11 @@ def test_sigkill_then_resume_pays_each_prompt_once(fake, tmp_path: Path) -> None
         r["messages"][-1]["content"] == answer_for(r["messages"][0]["content"]) for r in recs
     )
     assert {p: fake.paid[p] for p in PROMPTS} == dict.fromkeys(PROMPTS, 1)
-    assert '"status": "complete"' in (tmp_path / "out.jsonl.manifest.json").read_text()
+    manifest = json.loads((tmp_path / "out.jsonl.manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    # the killed run's checkpointed counts and the resumed run's add up to every prompt
+    assert [r["generated"] for r in manifest["runs"]] == [BEFORE_KILL, len(PROMPTS) - BEFORE_KILL]
+    assert manifest["generated"] == len(PROMPTS)
 
 
 def test_torn_last_line_is_cut_on_resume(fake, tmp_path: Path) -> None:

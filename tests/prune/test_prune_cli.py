@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import sys
 
 import torch
@@ -56,6 +57,46 @@ def test_prune_cli_bad_inputs_exit_2(student, tmp_path):
     assert "torch.save(model.state_dict())" in msg
     code, msg = invoke(["prune", str(src), "--width", "16"])
     assert code == 2 and "does not match zoo arch 'cnn' width=16" in msg
+
+
+def test_prune_cli_reports_accuracy_and_warns_past_max_drop(student, tmp_path):
+    """A step that costs more than --max-drop points prints one warning (stderr, yellow) and
+    records it in the --report JSON; accuracy before/after and channels removed are printed."""
+    import json
+
+    src = tmp_path / "s.safetensors"
+    save_file({k: v.contiguous() for k, v in student.state_dict().items()}, str(src))
+    args = ["prune", str(src), "--method", "structured", "--sparsity", "0.5", "--scope", "layer"]
+    args += ["--steps", "1", "--epochs", "1", "--out", str(tmp_path / "p.pt2")]
+    code, output = invoke([*args, "--max-drop", "0", "--report", str(tmp_path / "r.json")])
+    assert code == 0, output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert "channels 24 -> 12 (50.0% removed)" in output and "sparsity 0.0%" not in output
+    line = next(x for x in output.splitlines() if x.startswith("val accuracy"))
+    before, after = (float(v) for v in re.findall(r"([\d.]+)%", line)[:2])
+    assert abs(before - after - report["accuracy_drop_pp"]) < 0.01
+    if report["accuracy_drop_pp"] > 0:
+        assert output.count("warning: pruning lost") == 1 and "warning" in report
+    code, output = invoke([*args, "--max-drop", "100", "--report", str(tmp_path / "r2.json")])
+    assert code == 0 and "warning" not in output
+    assert "warning" not in json.loads((tmp_path / "r2.json").read_text())
+
+
+def test_prune_cli_unstructured_reports_real_sparsity(student, tmp_path):
+    src = tmp_path / "s.safetensors"
+    save_file({k: v.contiguous() for k, v in student.state_dict().items()}, str(src))
+    args = ["prune", str(src), "--method", "unstructured", "--sparsity", "0.75", "--steps", "2"]
+    code, output = invoke([*args, "--epochs", "2", "--out", str(tmp_path / "p.safetensors")])
+    assert code == 0, output
+    share = float(re.search(r"sparsity ([\d.]+)% of Conv/Linear weights", output).group(1))
+    assert 74 <= share <= 76
+
+
+def test_prune_cli_negative_max_drop_exit_2(student, tmp_path):
+    src = tmp_path / "s.safetensors"
+    save_file({k: v.contiguous() for k, v in student.state_dict().items()}, str(src))
+    code, msg = invoke(["prune", str(src), "--max-drop", "-1"])
+    assert code == 2 and "--max-drop" in msg
 
 
 def test_prune_out_suffix_decides_the_format_and_others_are_refused(student, tmp_path):

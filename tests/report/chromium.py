@@ -122,8 +122,19 @@ class Browser:
         os.close(self._ev_r)
 
 
-def render(exe: str, url: str, png: Path, profile: Path, width: int = 1280, height: int = 2000):
-    """Load ``url``; write a full-page screenshot to ``png``; return the URLs the page requested."""
+def render(
+    exe: str,
+    url: str,
+    png: Path,
+    profile: Path,
+    width: int = 1280,
+    height: int = 2000,
+    evaluate: str | None = None,
+) -> Any:
+    """Load ``url`` in a ``width`` x ``height`` viewport; write a full-page screenshot to
+    ``png``; return the URLs the page requested or, with ``evaluate`` (a JavaScript
+    expression), ``(urls, value)`` where value is the expression's JSON-serializable result,
+    evaluated after the load event (``Runtime.evaluate``, ``returnByValue``)."""
     browser = Browser(exe, profile)
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -140,14 +151,23 @@ def render(exe: str, url: str, png: Path, profile: Path, width: int = 1280, heig
         browser.send("Page.navigate", {"url": url}, session=session)
         browser.wait_event("Page.loadEventFired")
         browser.drain(0.5)
+        value = None
+        if evaluate is not None:
+            res = browser.send(
+                "Runtime.evaluate", {"expression": evaluate, "returnByValue": True}, session
+            )
+            if "exceptionDetails" in res:
+                raise RuntimeError(f"page script failed: {res['exceptionDetails']}")
+            value = res["result"].get("value")
         shot = browser.send(
             "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session
         )
         png.write_bytes(base64.b64decode(shot["data"]))
-        return [
+        urls = [
             e["params"]["request"]["url"]
             for e in browser.events
             if e["method"] == "Network.requestWillBeSent" and e.get("sessionId") == session
         ]
+        return urls if evaluate is None else (urls, value)
     finally:
         browser.close()

@@ -92,3 +92,45 @@ def add_int8_child(manifest: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def grown_manifest(run_dir: Path) -> dict[str, Any]:
     return add_int8_child(json.loads((run_dir / "manifest.json").read_text()))
+
+
+def with_many_targets(manifest: dict[str, Any], copies: int = 3) -> dict[str, Any]:
+    """The manifest with every target profiled ``copies`` times under new names (long ones,
+    as users name their own boards), to check that plots and tables scale with the count."""
+    m = copy.deepcopy(manifest)
+    for p in m["profiles"]:
+        extra = []
+        for k in range(1, copies):
+            for t in p["targets"]:
+                t2 = copy.deepcopy(t)
+                t2["name"] = f"{t['name']}-custom-board-{k}"
+                extra.append(t2)
+        p["targets"] += extra
+    return m
+
+
+# Op names litert-torch wrote into a real .tflite of the digits CNN (fused conv+bn+relu).
+_SEQ = "torch.nn.modules.container.Sequential"
+TFLITE_OP_NAMES = [
+    (
+        f"{_SEQ}/{_SEQ}_features/{_SEQ}_block1/torch.nn.modules.activation.ReLU_act;;"
+        f"{_SEQ}/{_SEQ}_features/{_SEQ}_block1/torch.nn.modules.batchnorm.BatchNorm2d_bn;;"
+        f"{_SEQ}/{_SEQ}_features/{_SEQ}_block1/torch.nn.modules.conv.Conv2d_conv;1",
+        "CONV_2D",
+    ),
+    (f"{_SEQ}/{_SEQ}_features/{_SEQ}_block0/torch.nn.modules.pooling.MaxPool2d_pool;",
+     "MAX_POOL_2D"),
+    (f"{_SEQ}/torch.nn.modules.pooling.AdaptiveAvgPool2d_pool;1", "MEAN"),
+    ("serving_default_output_0_output", "FULLY_CONNECTED"),
+]  # fmt: skip
+
+
+def long_op_names(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Every profiled op renamed the way litert-torch names TFLite ops: the longest names a
+    report meets (the top-ops plot must still be legible)."""
+    m = copy.deepcopy(manifest)
+    for p in m["profiles"]:
+        for t in p["targets"]:
+            for i, op in enumerate(t.get("top_ops") or []):
+                op["name"], op["op_type"] = TFLITE_OP_NAMES[i % len(TFLITE_OP_NAMES)]
+    return m

@@ -10,6 +10,8 @@ import pytest
 from edgekd.report.build import build_report, render
 from tests.report.chromium import find_chromium
 from tests.report.chromium import render as chromium_render
+from tests.report.conftest import long_op_names, with_many_targets
+from tests.report.layout import LAYOUT_JS
 
 # The only URLs allowed in the file: XML namespace names, which browsers never fetch.
 NAMESPACES = {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
@@ -30,7 +32,7 @@ def test_html_is_self_contained(run_dir: Path):
 def test_html_of_grown_graph_has_every_plot_and_marks(grown_manifest):
     html = render(build_report(grown_manifest), "html")
     assert html.count("<svg") == 4
-    assert '<td class="fail">✗ fail (latency 100.0% over)</td>' in html
+    assert '<td class="fail">✗ fail<span class="delta">(latency 100.0% over)</span></td>' in html
     assert '<td class="unsupported">! unsupported</td>' in html
     assert "DynamicQuantizeLinear" in html
 
@@ -79,3 +81,58 @@ def test_chromium_check_detects_requests(chromium, tmp_path):
     requests = chromium_render(chromium, page.as_uri(), tmp_path / "c.png", tmp_path / "profile")
     assert "http://example.invalid/x.png" in requests
     assert "https://fonts.invalid/a.css" in requests
+
+
+def _layout(chromium: str, page: Path, tmp_path: Path, width: int, name: str) -> dict:
+    png = tmp_path / f"{name}-{width}.png"  # look at it: pytest --basetemp=DIR keeps it
+    _, lay = chromium_render(
+        chromium, page.as_uri(), png, tmp_path / "profile", width, 800, evaluate=LAYOUT_JS
+    )
+    assert png.stat().st_size > 10_000
+    return lay
+
+
+def _assert_readable(lay: dict, width: int, tables_fit: bool) -> None:
+    assert lay["viewport"] <= width
+    assert lay["scroll_width"] <= width, f"page wider than the viewport: {lay['wide'][:5]}"
+    assert lay["wide"] == []
+    for t in lay["tables"]:
+        assert t["fits"] or t["scroll_container"], t
+        if tables_fit:
+            assert t["fits"], f"table '{t['header']}...' is {t['width']:.0f} px in {t['room']}"
+    assert lay["overlaps"] == [], f"overlapping text in plots: {lay['overlaps'][:5]}"
+    assert lay["svgs"] == 4 and lay["texts"] > 50
+
+
+def test_chromium_report_reads_well_at_1280(chromium, run_dir, tmp_path):
+    """The run's report at 1280x800: nothing wider than the page, every table fits without
+    scrolling, no text box in any plot overlaps another."""
+    lay = _layout(chromium, run_dir / "report.html", tmp_path, 1280, "report")
+    _assert_readable(lay, 1280, tables_fit=True)
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_chromium_grown_report_scales(chromium, grown_manifest, tmp_path, width):
+    """Three times the targets, litert-torch's long op names, a narrow window: tables that
+    cannot fit scroll inside their own box, the page itself never scrolls sideways, and the
+    plots still have no overlapping text."""
+    manifest = long_op_names(with_many_targets(grown_manifest, copies=3))
+    page = tmp_path / "grown.html"
+    page.write_text(render(build_report(manifest), "html"))
+    _assert_readable(_layout(chromium, page, tmp_path, width, "grown"), width, tables_fit=False)
+
+
+def test_chromium_layout_check_detects_problems(chromium, tmp_path):
+    """Control: a table wider than the page outside a scroll box, and two texts drawn on top
+    of each other in an SVG, are both caught."""
+    page = tmp_path / "bad.html"
+    cells = "".join(f"<td>column-{i}-with-a-long-value</td>" for i in range(40))
+    page.write_text(
+        "<!DOCTYPE html><html><body><table><tr>" + cells + "</tr></table>"
+        '<svg aria-label="p" width="200" height="50"><text x="10" y="20">0.0000</text>'
+        '<text x="14" y="20">0.0025</text></svg></body></html>'
+    )
+    lay = _layout(chromium, page, tmp_path, 1280, "bad")
+    assert lay["scroll_width"] > 1280 and lay["wide"]
+    assert not lay["tables"][0]["fits"] and not lay["tables"][0]["scroll_container"]
+    assert lay["overlaps"] == [["p", "0.0000", "0.0025"]]

@@ -26,8 +26,8 @@ def test_memory_peak_section_and_ram_causes():
     peaks = analysis.memory_peaks(profiles)
     assert [p["artifact"] for p in peaks] == ["student-tflite-int8"]
     sec = sections.memory_peaks({"memory_peaks": peaks})
-    assert sec.rows[0][:3] == ["student-tflite-int8", "DEPTHWISE_CONV_2D#1", "1.2 KiB"]
-    assert sec.rows[0][-1] == "4.0 KiB" and sec.rows[1][3] == "block0/conv"
+    assert sec.rows[0][:3] == ["student-tflite-int8", "DEPTHWISE_CONV_2D#1", "1.25 KiB"]
+    assert sec.rows[0][-1] == "4 KiB" and sec.rows[1][3] == "block0/conv"
     causes = analysis._causes("ram_bytes", {}, {"memory_peak": PEAK})
     assert causes[0].startswith("block0/dw: 1024 B from DEPTHWISE_CONV_2D#1")
     assert sections.memory_peaks({"memory_peaks": []}).text == ["No .tflite artifact was profiled."]

@@ -47,3 +47,29 @@ def test_no_profiles_no_crash(grown_manifest):
     m = {**grown_manifest, "profiles": []}
     r = build_report(m)
     assert r["targets"] == [] and r["verdicts"] == [] and r["chosen"] == {}
+
+
+def test_stage_warnings_reach_every_report(grown_manifest, tmp_path):
+    """A prune step that cost more than prune.max_accuracy_drop is recorded on its artifact;
+    report.json lists it and the Markdown, HTML and terminal summary show it."""
+    import copy
+    import io
+
+    from rich.console import Console
+
+    from edgekd.report.build import build_report, render
+    from edgekd.report.summary import print_summary
+
+    m = copy.deepcopy(grown_manifest)
+    msg = "pruning lost 4.44 points of val accuracy (98.52% -> 94.07%), more than 1"
+    art = next(a for a in m["artifacts"] if a["id"] == "student-onnx")
+    art.setdefault("extra", {})["prune"] = {"accuracy_drop_pp": 4.44, "warning": msg}
+    report = build_report(m)
+    assert report["warnings"] == [{"artifact": "student-onnx", "stage": "prune", "message": msg}]
+    from html import escape
+
+    assert msg in render(report, "md") and escape(msg) in render(report, "html")
+    con = Console(width=120, record=True, file=io.StringIO())
+    print_summary(tmp_path, report, m, con=con)
+    assert "warning (prune, student-onnx): pruning lost 4.44 points" in con.export_text()
+    assert build_report(grown_manifest)["warnings"] == []
