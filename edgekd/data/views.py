@@ -137,3 +137,24 @@ def _text_views(raw: Raw, train: np.ndarray, cfg: DataConfig) -> tuple[View, Vie
     teacher = TextView(load_tokenizer(t.teacher_tokenizer, "data.text.teacher_tokenizer"),
                        t.max_length, str(t.teacher_tokenizer))  # fmt: skip
     return student, teacher
+
+
+def save_preprocess(data: Any, run_dir: Any) -> dict[str, Any]:
+    """Write ``preprocess.json`` (the student's view, the input signature and, when it
+    differs, the teacher's view) and, for text, the tokenizer as ``tokenizer/``, so every
+    runtime that runs an artifact can rebuild exactly its inputs. Returns what was written."""
+    from pathlib import Path
+
+    from edgekd.fileio import atomic_write_json
+
+    run_dir = Path(run_dir)
+    out = dict(data.preprocess)
+    out["inputs"] = [s.to_dict() for s in data.specs()]
+    out["class_names"] = list(data.class_names)
+    if data.teacher_view is not None:
+        out["teacher"] = data.teacher_view.to_json()
+    tokenizer = getattr(data.train.view, "tokenizer", None)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(run_dir / "tokenizer"))
+    atomic_write_json(run_dir / "preprocess.json", out)
+    return out

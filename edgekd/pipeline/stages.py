@@ -24,7 +24,9 @@ from edgekd.progress import epoch_info
 def stage_data(ctx: Context) -> None:
     data = load_data(ctx.recipe.data)
     ctx.data = data
-    atomic_write_json(ctx.run.path / "preprocess.json", data.preprocess)
+    from edgekd.data.views import save_preprocess
+
+    save_preprocess(data, ctx.run.path)
     ctx.run.manifest["data"] = {
         "name": data.name,
         "hash": data.hash,

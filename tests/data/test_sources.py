@@ -184,3 +184,22 @@ def test_hf_without_train_split(tmp_path, text_data):
     ).save_to_disk(str(tmp_path / "ds"))
     with pytest.raises(DataError, match="no train split"):
         load_data(text_cfg(tmp_path / "ds", tok).model_copy(update={"source": "hf"}))
+
+
+def test_preprocess_and_tokenizer_travel_with_the_artifacts(text_data, tmp_path):
+    from edgekd.data.text import TextView, load_tokenizer
+    from edgekd.data.views import save_preprocess
+
+    path, tok, _ = text_data
+    data = load_data(text_cfg(path, tok))
+    written = save_preprocess(data, tmp_path / "run")
+    assert written["inputs"] == [
+        {"name": "input_ids", "dtype": "int64", "shape": [10]},
+        {"name": "attention_mask", "dtype": "int64", "shape": [10]},
+    ]
+    again = TextView(load_tokenizer(tmp_path / "run" / "tokenizer", "t"), 10, "run")
+    texts = [data.train.examples.get(int(i)) for i in data.test.index[:5]]
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    assert np.array_equal(again.batch(texts, False, rng)["input_ids"], data.test.take(5)["input_ids"])
