@@ -64,7 +64,9 @@ def check_model_path(path: Path) -> None:
 
 def load_model(path: Path) -> tuple[Any, Any]:
     """(model, tokenizer) from a transformers directory or a GGUF file, in eval mode."""
-    transformers = require("transformers", "llm")
+    from edgekd.models.hf import import_transformers
+
+    transformers = import_transformers()  # offline; torchvision first when it is installed
     check_model_path(path)
     kwargs: dict[str, Any] = {}
     where = path

@@ -16,7 +16,8 @@ from edgekd.distill.config import DistillConfig
 from edgekd.distill.methods import METHODS, Distilled, Job
 from edgekd.errors import RecipeError, UsageError
 from edgekd.models.config import StudentConfig
-from edgekd.models.zoo import build_model
+from edgekd.models.create import Created, create_model
+from edgekd.models.spec import ModelSpec
 from edgekd.progress import NullReporter, Reporter, epoch_info
 from edgekd.teacher.load import Teacher
 from edgekd.train.loop import History, fit, seed_everything
@@ -34,7 +35,8 @@ def distill(
     reporter: Reporter | None = None,
     checkpoint: Path | None = None,
 ) -> Distilled:
-    """Distill a zoo ``student`` from ``teacher`` with ``method`` (default ``config.method``).
+    """Distill ``student`` (any model source) from ``teacher`` with ``method`` (default
+    ``config.method``).
 
     ``teacher`` is a loaded :class:`~edgekd.teacher.load.Teacher`, a torch module, or only its
     logits (an array with one row per train sample, or a dict per split); methods that look
@@ -64,10 +66,13 @@ def distill(
     if data.train.y is None and config.alpha > 0:
         reporter.log("[yellow]warning:[/] training data is unlabeled: distill.alpha forced to 0")
 
+    made: list[Created] = []
+
     def build() -> nn.Module:
-        return build_model(
-            student.arch, data.input_shape, data.num_classes, student.width, student.depth
+        made.append(
+            create_model(student, "student", data.input_shape, data.num_classes, teacher=resolved)
         )
+        return made[-1].model
 
     seed_everything(config.seed)  # the student's initial weights depend on the seed only
     job = Job(
@@ -84,6 +89,7 @@ def distill(
     )
     result = METHODS[method](job)
     result.model.eval()
+    result.spec, result.init = made[0].spec, made[0].info
     return result
 
 
@@ -92,19 +98,20 @@ def train_baseline(
     student: StudentConfig | None = None,
     config: DistillConfig | None = None,
     *,
+    teacher: Teacher | None = None,
     reporter: Reporter | None = None,
     checkpoint: Path | None = None,
-) -> tuple[nn.Module, History]:
-    """The same student trained on hard labels with the same budget: what distillation must
-    beat."""
+) -> tuple[nn.Module, History, ModelSpec, dict[str, Any]]:
+    """The same student (same initial weights) trained on hard labels with the same budget:
+    what distillation must beat. Returns (model, history, its spec, its initial weights).
+    ``teacher`` is needed only for ``student.init_from_teacher``."""
     student = student or StudentConfig()
     config = config or DistillConfig()
     if data.train.y is None:
         raise RecipeError("distill.baseline: a from-scratch baseline needs labels; set it to false")
     seed_everything(config.seed)
-    model = build_model(
-        student.arch, data.input_shape, data.num_classes, student.width, student.depth
-    )
+    made = create_model(student, "student", data.input_shape, data.num_classes, teacher=teacher)
+    model = made.model
     cfg = config.train_config()
     task = (reporter or NullReporter()).task("train baseline", cfg.epochs)
     try:
@@ -118,7 +125,7 @@ def train_baseline(
         )
     finally:
         task.close()
-    return model.eval(), hist
+    return model.eval(), hist, made.spec, made.info
 
 
 def _teacher_and_logits(

@@ -84,6 +84,8 @@ class Distilled:
     info: dict[str, Any] = field(default_factory=dict)
     assistant: nn.Module | None = None
     assistant_info: dict[str, Any] = field(default_factory=dict)
+    spec: Any = None  # the student's ModelSpec (set by edgekd.distill)
+    init: dict[str, Any] = field(default_factory=dict)  # its initial weights (models.create)
 
 
 def kd(job: Job) -> Distilled:

@@ -107,8 +107,9 @@ def torch_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
             handles.append(m.register_forward_hook(linear_hook))
     was_training = model.training
     model.eval()
+    text = getattr(model, "task", None) == "text"  # token ids in (edgekd.models.hf_module)
     with torch.no_grad():
-        model(torch.zeros(1, *input_shape))
+        model(torch.zeros(1, *input_shape, dtype=torch.long if text else torch.float32))
     model.train(was_training)
     for h in handles:
         h.remove()

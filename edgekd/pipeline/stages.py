@@ -59,8 +59,10 @@ def stage_teacher(ctx: Context) -> None:
         precision="fp32",
         path=str(rel),
         params=teacher.params,
-        extra={"source": source, "kind": teacher.kind, "cache_hit": hit},
+        extra={"source": source, "kind": teacher.kind, "cache_hit": hit, **teacher.info},
     )
+    if teacher.spec is not None:
+        art.extra["model"] = teacher.spec.to_dict()
     if isinstance(teacher.module, nn.Module):
         from edgekd.models.zoo import torch_macs
 
@@ -100,13 +102,15 @@ def _train_student(ctx: Context, artifact_id: str, distilled: bool) -> None:
     from safetensors.torch import load_file
 
     from edgekd.distill.api import distill, train_baseline
-    from edgekd.models.zoo import build_model, count_params, torch_macs
+    from edgekd.models.spec import ModelSpec, build
+    from edgekd.models.zoo import count_params, torch_macs
 
     r, data = ctx.recipe, ctx.require_data()
     s = r.student
     weights = ctx.run.path / f"{artifact_id}.safetensors"
-    if ctx.run.stage_done(artifact_id) and weights.is_file():
-        model = build_model(s.arch, data.input_shape, data.num_classes, s.width, s.depth)
+    done = ctx.run.artifact(artifact_id)
+    if ctx.run.stage_done(artifact_id) and weights.is_file() and done is not None:
+        model = build(ModelSpec.from_dict(done.extra["model"]))
         model.load_state_dict(load_file(str(weights)))
         ctx.models[artifact_id] = model.eval()
         if distilled and r.distill.method == "assistant":
@@ -135,10 +139,13 @@ def _train_student(ctx: Context, artifact_id: str, distilled: bool) -> None:
             checkpoint=ckpt,
         )
         model, hist, parent, info = result.model, result.history, result.parent, result.info
+        spec, init = result.spec, result.init
         if result.assistant is not None:
             _put_assistant(ctx, result.assistant, result.assistant_info)
     else:
-        model, hist = train_baseline(data, s, r.distill, reporter=ctx.reporter, checkpoint=ckpt)
+        model, hist, spec, init = train_baseline(
+            data, s, r.distill, teacher=ctx.teacher, reporter=ctx.reporter, checkpoint=ckpt
+        )
     save_weights(model, weights)
     ctx.models[artifact_id] = model.eval()
     art = Artifact(
@@ -151,8 +158,10 @@ def _train_student(ctx: Context, artifact_id: str, distilled: bool) -> None:
         parent=parent if distilled else None,
         params=count_params(model),
         macs=torch_macs(model, data.input_shape),
-        extra={"arch": s.arch, "width": s.width, "depth": s.depth, "history": hist.to_dict()},
+        extra={"model": spec.to_dict(), "init": init, "history": hist.to_dict()},
     )
+    if spec.source == "zoo":
+        art.extra.update(arch=s.arch, width=s.width, depth=s.depth)
     if distilled:
         art.extra["method"] = r.distill.method
         if info:

@@ -4,6 +4,7 @@ validation into :class:`Recipe`, and errors that name the field path, value and 
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -82,16 +83,30 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
-    for section in ("data", "teacher"):
-        sec = raw.get(section)
-        if isinstance(sec, dict) and isinstance(sec.get("path"), str):
-            p = Path(sec["path"]).expanduser()
-            sec["path"] = str(p if p.is_absolute() else base / p)
+    """File paths in the recipe are relative to the recipe file: ``data.path``, a teacher's
+    ``path``, a model's ``weights``, and the DIR / FILE of ``hf:DIR`` and ``module:FILE:FUNC``."""
     teachers = raw.get("teachers")
-    for sec in teachers if isinstance(teachers, list) else []:  # a non-list fails validation
-        if isinstance(sec, dict) and isinstance(sec.get("path"), str):
-            p = Path(sec["path"]).expanduser()
-            sec["path"] = str(p if p.is_absolute() else base / p)
+    sections = [raw.get("data"), raw.get("teacher"), raw.get("student")]
+    sections += teachers if isinstance(teachers, list) else []  # a non-list fails validation
+    for sec in sections:
+        if not isinstance(sec, dict):
+            continue
+        for key in ("path", "weights"):
+            if isinstance(sec.get(key), str):
+                sec[key] = str(_relative_to(base, sec[key]))
+        model = sec.get("model")
+        if isinstance(model, str) and model.startswith(("hf:", "module:")):
+            source, _, rest = model.partition(":")
+            if source == "module" and ":" in rest:
+                file, _, func = rest.rpartition(":")
+                sec["model"] = f"module:{_relative_to(base, file)}:{func}"
+            elif source == "hf":
+                sec["model"] = f"hf:{_relative_to(base, rest)}"
+
+
+def _relative_to(base: Path, path: str) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else base / p
 
 
 def _loc_part(x: Any) -> str:
@@ -106,7 +121,10 @@ def _describe(err: Any) -> str:
         return f"{loc}: unknown key (check the spelling; `edgekd init` writes every key)"
     if err["type"] == "value_error":  # a model validator's own message says it all
         msg = str(err["msg"]).removeprefix("Value error, ")
-        return msg if loc == "<top>" else f"{loc}: {msg}"
+        if loc == "<top>":
+            return msg
+        # "field: ..." from a section's validator names a field of that section
+        return f"{loc}.{msg}" if re.match(r"[a-z_]+: ", msg) else f"{loc}: {msg}"
     value = err.get("input")
     shown = repr(value) if not isinstance(value, dict) else "a mapping"
     msg = err["msg"]

@@ -11,7 +11,7 @@ execute arbitrary code).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ class Teacher:
     module: object | None = None  # the torch nn.Module when the teacher has internals
     params: int | None = None
     classes: list[str] | None = None  # the label set, when the file records it (scikit-learn)
+    spec: Any = None  # the ModelSpec of a teacher built from a model source
+    info: dict[str, Any] = field(default_factory=dict)  # how it was made (weights, trained)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Logits for ``x`` (normalized inputs, as every stage sees them)."""

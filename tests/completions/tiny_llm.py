@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekd.models.hf import import_transformers  # torchvision-safe, offline
+
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -22,6 +24,8 @@ CORPUS = [
 def build_tokenizer():
     """A byte-level BPE tokenizer (GPT-2 style, like SmolLM2's) trained on a few lines."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    import_transformers()
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -47,6 +51,8 @@ def build_tokenizer():
 
 def build_dir(path: Path, seed: int = 0) -> Path:
     import torch
+
+    import_transformers()
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tok = build_tokenizer()
@@ -86,6 +92,8 @@ def write_gguf(model_dir: Path, out: Path) -> Path:
     """The model of ``model_dir`` as a float32 GGUF file with tokenizer and chat template."""
     import gguf
     from safetensors.numpy import load_file
+
+    import_transformers()
     from transformers import AutoConfig, AutoTokenizer
 
     cfg = AutoConfig.from_pretrained(model_dir)
