@@ -83,8 +83,10 @@ def trimmed_tokenizer(teacher_tok: Any, texts: list[str], out: Path) -> Path:
         added["id"] = vocab[added["content"]]
     fast = PreTrainedTokenizerFast(
         tokenizer_object=Tokenizer.from_str(json.dumps(spec)),
-        **{k: getattr(teacher_tok, k) for k in ("pad_token", "unk_token", "cls_token", "sep_token",
-                                                 "mask_token")},  # fmt: skip
+        **{
+            k: getattr(teacher_tok, k)
+            for k in ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token")
+        },  # fmt: skip
     )
     fast.save_pretrained(str(out))
     return out
@@ -167,9 +169,9 @@ def run_seed(seed: int, jsonl: Path, texts: list[str], work: Path, quick: bool) 
     from edgekd.cache import Cache
     from edgekd.data.config import DataConfig
     from edgekd.data.loaders import load_data
+    from edgekd.data.text import check_same_tokens
     from edgekd.distill.config import DistillConfig
     from edgekd.distill.losses import kd_loss
-    from edgekd.data.text import check_same_tokens
     from edgekd.models.zoo import count_params
     from edgekd.teacher.load import module_teacher
     from edgekd.teacher.outputs import teacher_outputs
@@ -194,8 +196,8 @@ def run_seed(seed: int, jsonl: Path, texts: list[str], work: Path, quick: bool) 
     teacher_s = time.perf_counter() - t0
     cache = Cache(work / "cache")
     logits, hit = teacher_outputs(module_teacher(teacher), data, cache, batch_size=64)
-    out: dict[str, Any] = {"seed": seed, "classes": k, "sizes": {s: len(getattr(data, s))
-                           for s in ("train", "val", "test")}, "teacher_train_s": teacher_s}  # fmt: skip
+    sizes = {s: len(getattr(data, s)) for s in ("train", "val", "test")}
+    out: dict[str, Any] = {"seed": seed, "classes": k, "sizes": sizes, "teacher_train_s": teacher_s}
     out["teacher"] = evaluate(np.asarray(logits["test"]), data.test.y)
     out["teacher_params"] = count_params(teacher)
     out["student_vocab"] = data.train.view.vocab_size
@@ -287,8 +289,8 @@ def report(runs: list[dict[str, Any]], n_prompts: int, json_path: Path | None) -
     print(f"\n{n_prompts} prompts, {r0['classes']} categories, splits {r0['sizes']}, "
           f"{len(runs)} seed(s)")  # fmt: skip
     rows = [
-        ["teacher (all-MiniLM-L6-v2 + head)", r0["teacher_params"], _ms(runs, "teacher", "accuracy"),
-         _ms(runs, "teacher", "macro_f1"), "-"],
+        ["teacher (all-MiniLM-L6-v2 + head)", r0["teacher_params"],
+         _ms(runs, "teacher", "accuracy"), _ms(runs, "teacher", "macro_f1"), "-"],
         ["char n-gram logistic regression", "-", _ms(runs, "char_ngram_lr", "accuracy"),
          _ms(runs, "char_ngram_lr", "macro_f1"), "-"],
         ["text CNN, scratch", r0["student_params"], _ms(runs, "scratch", "accuracy"),
@@ -296,8 +298,8 @@ def report(runs: list[dict[str, Any]], n_prompts: int, json_path: Path | None) -
         ["text CNN, distilled", r0["student_params"], _ms(runs, "distilled", "accuracy"),
          _ms(runs, "distilled", "macro_f1"), _ms(runs, "distilled", "agreement")],
     ]  # fmt: skip
-    print_table("test split, % (mean ± std over seeds)",
-                ["model", "params", "accuracy %", "macro-F1 %", "agrees with teacher %"], rows)  # fmt: skip
+    header = ["model", "params", "accuracy %", "macro-F1 %", "agrees with teacher %"]
+    print_table("test split, % (mean ± std over seeds)", header, rows)
     files = r0["files"]
     if "error" in files:
         print(f"\nint8 TFLite export: failed ({files['error']})")

@@ -60,6 +60,12 @@ class DataSplits:
         return part if self.teacher_view is None else part.with_view(self.teacher_view)
 
     @property
+    def teacher_input_shape(self) -> tuple[int, ...]:
+        """One example's shape as the teacher sees it."""
+        view = self.teacher_view
+        return self.input_shape if view is None else view.specs()[0].shape
+
+    @property
     def teacher_preprocess(self) -> dict[str, Any]:
         return self.preprocess if self.teacher_view is None else self.teacher_view.to_json()
 

@@ -229,3 +229,41 @@ def check_same_tokens(
                 "the tokens the teacher read, so both must read the same tokens: use the "
                 "teacher's tokenizer for the student (or one whose vocabulary is a subset of it)"
             )
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
+
+
+def model_tokenizer_dir(model: str | None) -> Path | None:
+    """The directory of an ``hf:DIR`` model when it holds a tokenizer, else None."""
+    if not model or not model.startswith("hf:"):
+        return None
+    d = Path(model[3:])
+    return d if any((d / f).is_file() for f in TOKENIZER_FILES) else None
+
+
+def resolve_tokenizers(recipe: Any) -> Any:
+    """The recipe with ``data.text.tokenizer`` (the student's: its ``hf:DIR``, else the
+    teacher's) and ``data.text.teacher_tokenizer`` (the teacher's ``hf:DIR``) filled in for
+    text data; other recipes are returned as they are."""
+    d = recipe.data
+    if d.source not in ("text", "hf"):
+        return recipe
+    teacher = model_tokenizer_dir(recipe.teacher.model)
+    student = model_tokenizer_dir(getattr(recipe.student, "model", None))
+    tok = d.text.tokenizer or student or teacher
+    ttok = d.text.teacher_tokenizer or teacher
+    if ttok is not None and tok is not None and Path(ttok).resolve() == Path(tok).resolve():
+        ttok = None
+    text = d.text.model_copy(update={"tokenizer": tok, "teacher_tokenizer": ttok})
+    return recipe.model_copy(update={"data": d.model_copy(update={"text": text})})
+
+
+def check_text_views(data: Any, method: str, limit: int = 2000) -> None:
+    """Before logit distillation on text with two tokenizers: they must read the training
+    texts (up to ``limit``) as the same tokens (``check_same_tokens``)."""
+    if data.kind != "text" or data.teacher_view is None:
+        return
+    split = data.train
+    texts = [split.examples.get(int(i)) for i in split.index[:limit]]
+    check_same_tokens(split.view, data.teacher_view, texts, method)

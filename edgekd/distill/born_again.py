@@ -55,5 +55,5 @@ def born_again(
             progress=None if progress is None else progress(g),
         )
         records.append({"generation": g, "seed": gen_cfg.seed, "history": hist.to_dict()})
-        targets = predict(model, data.train.x)
+        targets = predict(model, data.train)
     return model, records

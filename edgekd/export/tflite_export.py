@@ -34,14 +34,17 @@ PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "dynamic_int8", "int8")
 
 def export_tflite(
     model: Any,
-    sample_input: np.ndarray,
+    sample_input: Any,
     path: str | Path,
     precision: str = "fp32",
-    calib: np.ndarray | None = None,
+    calib: Any = None,
     int8_io: bool = False,
 ) -> dict[str, Any]:
     """Convert ``model`` (an ``nn.Module``) traced on ``sample_input`` and write ``path``.
 
+    ``sample_input`` is one array, or a dict of arrays for a model with several inputs (text:
+    int64 ``input_ids`` and ``attention_mask``, exported with fixed shapes; integer inputs
+    stay integers, an int8 file keeps them int64).
     ``calib`` (N, *sample_input.shape[1:]) is required for ``int8``. Returns metadata: the
     precision, converter and quantizer used, file size and sha256, and for input and output
     their name, shape, dtype and (for integer tensors) scale and zero-point.
@@ -50,6 +53,8 @@ def export_tflite(
         raise UsageError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
     if int8_io and precision != "int8":
         raise UsageError(f"--int8-io needs precision int8 (got {precision})")
+    if isinstance(sample_input, dict):
+        return _export_multi(model, sample_input, path, precision, calib, int8_io)
     sample = np.ascontiguousarray(sample_input, dtype=np.float32)
     if sample.ndim < 2:
         raise UsageError(f"sample input needs a batch dimension, got shape {sample.shape}")
@@ -82,6 +87,82 @@ def export_tflite(
         export_seconds=round(seconds, 3),
     )
     return meta
+
+
+def _export_multi(
+    model: Any, sample: dict[str, np.ndarray], path: str | Path, precision: str, calib: Any,
+    int8_io: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """``export_tflite`` for a model with several inputs (text), each array its own input in
+    the dict's order; int8 calibrates on ``calib`` (a dict with the same keys)."""
+    import torch
+
+    if int8_io:
+        raise UsageError(
+            "--int8-io: a model with several inputs keeps its integer inputs as they are"
+        )
+    require("litert_torch", "tflite")
+    args = tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in sample.values())
+    start = time.perf_counter()
+    with eval_mode(model), _quiet_litert():
+        if precision == "int8":
+            if not isinstance(calib, dict) or set(calib) != set(sample):
+                raise UsageError(f"int8 export needs calibration arrays for {', '.join(sample)}")
+            b, n = len(args[0]), len(next(iter(calib.values())))
+            rows = [
+                tuple(torch.from_numpy(np.ascontiguousarray(calib[k][i : i + b])) for k in sample)
+                for i in range(0, n - b + 1, b)  # the graph is specialized to the export batch
+            ]
+            from edgekd.export.tflite_io import with_float_io
+
+            buf = with_float_io(_convert_int8_args(model, args, rows))
+        else:
+            with _lowering_errors():
+                import litert_torch
+
+                buf = bytes(litert_torch.convert(model, args).model_content())
+            if precision in ("fp16", "dynamic_int8"):
+                buf = _quantize_flatbuffer(buf, precision)
+    seconds = time.perf_counter() - start
+    atomic_write_bytes(path, buf)
+    meta = describe_tflite(path)
+    meta.update(
+        precision=precision,
+        int8_io=False,
+        converter=f"litert-torch {_version('litert-torch')}",
+        quantizer=_quantizer_name(precision),
+        calibration_samples=None if calib is None else int(len(next(iter(calib.values())))),
+        export_batch=int(args[0].shape[0]),
+        export_seconds=round(seconds, 3),
+        inputs=list(sample),
+    )
+    return meta
+
+
+def _convert_int8_args(
+    model: Any, args: tuple[Any, ...], calib_rows: list[tuple[Any, ...]]
+) -> bytes:
+    """PT2E static int8 for a model of several inputs (see ``_convert_int8_pt2e``)."""
+    import litert_torch
+    import torch
+    from litert_torch.quantize import pt2e_quantizer, quant_config
+    from torchao.quantization.pt2e import move_exported_model_to_eval, quantize_pt2e
+
+    with _lowering_errors():
+        traced = torch.export.export(model, args).module()
+        quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
+            pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True)
+        )
+        prepared = quantize_pt2e.prepare_pt2e(traced, quantizer)
+        with torch.no_grad():
+            for row in calib_rows:
+                prepared(*row)
+        converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
+        move_exported_model_to_eval(converted)
+        edge = litert_torch.convert(
+            converted, args, quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer)
+        )
+        return bytes(edge.model_content())
 
 
 def check_calibration(calib: np.ndarray | None, input_shape: tuple[int, ...]) -> np.ndarray:

@@ -16,19 +16,21 @@ from edgekd.export.parity import ParityReport, compare_outputs, raise_on_failure
 from edgekd.export.tflite_config import TfliteConfig
 
 
-def parity_inputs(x: np.ndarray, export_batch: int, n: int) -> np.ndarray:
+def parity_inputs(x: Any, export_batch: int, n: int) -> Any:
     """The first ``n`` rows of ``x``, with ``n`` moved off ``export_batch`` if they coincide."""
+    from edgekd.data.inputs import rows, select
+
     if n == export_batch:
         n += 1
-    if len(x) < n:
-        raise UsageError(f"parity check needs {n} inputs, got {len(x)}")
-    return x[:n]
+    if rows(x) < n:
+        raise UsageError(f"parity check needs {n} inputs, got {rows(x)}")
+    return select(x, slice(0, n))
 
 
 def check_tflite_parity(
     model: Any,
     path: str | Path,
-    x: np.ndarray,
+    x: Any,
     precision: str,
     cfg: TfliteConfig | None = None,
     *,
@@ -45,7 +47,8 @@ def check_tflite_parity(
 
     cfg = cfg or TfliteConfig()
     atol, rtol, min_agree = cfg.tolerances(precision)
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    if not isinstance(x, dict):
+        x = np.ascontiguousarray(x, dtype=np.float32)
     reference = torch_outputs(model, x)
     candidate = TfliteRunner(path).predict(x)
     report = compare_outputs(
@@ -60,16 +63,20 @@ def check_tflite_parity(
     return report
 
 
-def torch_outputs(model: Any, x: np.ndarray) -> np.ndarray:
-    """Float outputs of a torch module in eval mode. Programs from ``torch.export`` are
-    specialized to their export batch size; when the whole batch is refused, rows run alone."""
+def torch_outputs(model: Any, x: Any) -> np.ndarray:
+    """Float outputs of a torch module in eval mode (one array, or a dict of arrays for a
+    model with several inputs). Programs from ``torch.export`` are specialized to their
+    export batch size; when the whole batch is refused, rows run alone."""
     import torch
 
+    from edgekd.data.inputs import rows, select, to_torch
     from edgekd.export.tflite_export import eval_mode
 
     with eval_mode(model), torch.no_grad():
         try:
-            return model(torch.from_numpy(x)).float().numpy()
+            return model(*to_torch(x)).float().numpy()
         except Exception:
-            rows = [model(torch.from_numpy(x[i : i + 1])).float().numpy() for i in range(len(x))]
-            return np.concatenate(rows)
+            out = [
+                model(*to_torch(select(x, slice(i, i + 1)))).float().numpy() for i in range(rows(x))
+            ]
+            return np.concatenate(out)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekd.data.inputs import Inputs, select
 from edgekd.export.tflite_config import TfliteConfig
 from edgekd.export.tflite_export import export_tflite
 from edgekd.export.tflite_parity import check_tflite_parity
@@ -26,9 +27,9 @@ def export_tflite_set(
     out_dir: str | Path,
     cfg: TfliteConfig,
     *,
-    sample: np.ndarray,
-    calib: np.ndarray,
-    parity_x: np.ndarray,
+    sample: Inputs,
+    calib: Inputs,
+    parity_x: Inputs,
     stem: str = "student",
     gate: bool = True,
 ) -> list[dict[str, Any]]:
@@ -50,7 +51,7 @@ def export_tflite_set(
             sample,
             path,
             precision,
-            calib=calib[: cfg.calib_samples] if precision == "int8" else None,
+            calib=select(calib, slice(0, cfg.calib_samples)) if precision == "int8" else None,
             int8_io=int8_io,
         )
         report = check_tflite_parity(model, path, parity_x, precision, cfg, gate=gate)

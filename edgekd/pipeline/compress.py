@@ -73,12 +73,13 @@ def compress(
     Raises the typed errors of :mod:`edgekd.errors`; the manifest records which stage failed.
     """
     from edgekd.cache import Cache, cache_root
+    from edgekd.data.text import resolve_tokenizers
     from edgekd.models.preflight import check_models
     from edgekd.recipe.load import load_recipe
     from edgekd.report.build import write_reports
     from edgekd.train.threads import torch_threads
 
-    recipe = recipe or load_recipe(None)
+    recipe = resolve_tokenizers(recipe or load_recipe(None))
     check_models(recipe)  # a misspelt model or missing file fails before any work
     reporter = reporter or NullReporter()
     out = Path(out_dir) if out_dir is not None else recipe.output.dir

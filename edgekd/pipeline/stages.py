@@ -12,10 +12,11 @@ import numpy as np
 from torch import nn
 
 from edgekd.artifact import Artifact, Format
+from edgekd.data.dataset import gather
 from edgekd.data.loaders import load_data
 from edgekd.errors import ParityError
 from edgekd.export.parity import parity_summary
-from edgekd.fileio import atomic_save, atomic_write_json
+from edgekd.fileio import atomic_save
 from edgekd.models.files import save_exported, save_weights
 from edgekd.pipeline.context import Context
 from edgekd.progress import epoch_info
@@ -67,7 +68,7 @@ def stage_teacher(ctx: Context) -> None:
         from edgekd.models.zoo import torch_macs
 
         try:
-            art.macs = torch_macs(teacher.module, data.input_shape)
+            art.macs = torch_macs(teacher.module, data.teacher_input_shape)
         except Exception:
             art.macs = None  # scripted modules without hookable layers
     ctx.teacher = teacher
@@ -204,6 +205,9 @@ def _restore_assistant(ctx: Context) -> None:
 
 
 def stage_distill(ctx: Context) -> None:
+    from edgekd.data.text import check_text_views
+
+    check_text_views(ctx.require_data(), ctx.recipe.distill.method)
     _train_student(ctx, "student", distilled=True)
 
 
@@ -219,11 +223,11 @@ def stage_export_onnx(ctx: Context) -> None:
     assert parent is not None
     model = ctx.models[ctx.deploy]
     path = ctx.run.path / "student.onnx"
-    export_onnx(model, data.val.x[: r.export.export_batch], path, opset=r.export.opset)
+    export_onnx(model, data.val.take(r.export.export_batch), path, opset=r.export.opset)
     batch = r.export.parity_batch
     if batch == r.export.export_batch:
         batch += 1  # parity must use a batch size the export did not see
-    report = check_onnx_parity(model, path, data.val.x[:batch], r.export.atol, r.export.rtol)
+    report = check_onnx_parity(model, path, data.val.take(batch), r.export.atol, r.export.rtol)
     art = Artifact(
         id="student-onnx",
         role="student",
@@ -253,7 +257,7 @@ def stage_evaluate(ctx: Context) -> None:
     arts = [a for a in ctx.run.artifacts() if a.status == "ok"]
     task = ctx.reporter.task("evaluate artifacts", len(arts))
     for i, art in enumerate(arts):
-        logits = t_test if art.id == "teacher" else predict_artifact(ctx, art, data.test.x)
+        logits = t_test if art.id == "teacher" else predict_artifact(ctx, art, data.test)
         art.metrics = classification_metrics(logits, data.test.y, t_test)
         art.extra["runtime"] = runtime_of(art)
         ctx.run.put_artifact(art)
@@ -267,12 +271,12 @@ def runtime_of(art: Artifact) -> str:
     ]
 
 
-def predict_artifact(ctx: Context, art: Artifact, x: np.ndarray) -> np.ndarray:
-    """Logits of an artifact, computed by its own runtime."""
+def predict_artifact(ctx: Context, art: Artifact, x: Any) -> np.ndarray:
+    """Logits of an artifact on ``x`` (a split, read batch by batch), by its own runtime."""
     from edgekd.train.loop import predict
 
     if art.id == "teacher" and ctx.teacher is not None:
-        return ctx.teacher.predict(x)
+        return ctx.teacher.predict(x.take(len(x)) if hasattr(x, "take") else x)
     if art.format == "torch":
         return predict(ctx.models[art.id], x)
     if art.format == "onnx":
@@ -302,6 +306,7 @@ def stage_profile(ctx: Context) -> None:
             measure=r.targets.measure,
             accuracy=art.metrics.get("accuracy"),
             strict=r.targets.strict,
+            input_shapes=input_shapes(ctx) if art.format == "onnx" else None,
         )
         result["model"]["path"] = art.path
         art.macs = result["model"].get("macs", art.macs)
@@ -312,6 +317,16 @@ def stage_profile(ctx: Context) -> None:
         task.update(i + 1, art.id)
     task.close()
     ctx.run.manifest["profiles"] = profiles
+
+
+def input_shapes(ctx: Context) -> dict[str, list[int]] | None:
+    """The real input signature at batch 1 (text: ``input_ids``/``attention_mask`` of the
+    data's sequence length), so a file with dynamic axes is profiled on what it will see."""
+    data = ctx.require_data()
+    specs = data.specs()
+    if len(specs) == 1 and specs[0].dtype == "float32":
+        return None  # one image/feature input: the file's own static shape
+    return {s.name: [1, *s.shape] for s in specs}
 
 
 def stage_export_tflite(ctx: Context) -> None:
@@ -328,9 +343,9 @@ def stage_export_tflite(ctx: Context) -> None:
         ctx.models[ctx.deploy],
         ctx.run.path,
         cfg,
-        sample=data.val.x[: r.export.export_batch],
-        calib=data.calib.x,
-        parity_x=data.val.x,
+        sample=data.val.take(r.export.export_batch),
+        calib=gather(data.calib),
+        parity_x=data.val.take(len(data.val) if data.val.dense is not None else 512),
         gate=False,
     )
     task.update(len(cfg.precision))
@@ -339,7 +354,13 @@ def stage_export_tflite(ctx: Context) -> None:
     from edgekd.profile.targets import load_target
 
     for_mcu = any(load_target(n).kind == "mcu" for n in r.targets.names)
-    failed = mcu_hop_for_run(ctx.run.path, metas, data.val.x, for_mcu, cfg.min_top1_agreement)
+    failed = mcu_hop_for_run(
+        ctx.run.path,
+        metas,
+        data.val.take(512),  # type: ignore[arg-type]
+        for_mcu,
+        cfg.min_top1_agreement,
+    )
     for meta in metas:
         parity = meta.pop("parity")
         quant = meta["precision"]
@@ -388,7 +409,7 @@ def stage_prune(ctx: Context) -> None:
     if "warning" in report:
         ctx.reporter.log(f"[yellow]warning: {report['warning']}[/]")
     path = ctx.run.path / "student-pruned.pt2"
-    save_exported(model, data.val.x[:2], path)
+    save_exported(model, data.val.take(2), path)  # type: ignore[arg-type]
     ctx.models["student-pruned"] = model
     ctx.deploy = "student-pruned"
     art = Artifact(

@@ -67,7 +67,10 @@ def qat(
 
     assert data.val.y is not None, "the val split needs labels"
     check_teacher_logits(teacher_logits, data)
-    calib_x = data.calib.x
+    from edgekd.data.dataset import gather
+
+    calib_x = gather(data.calib)  # QAT fine-tunes image and feature models: one array
+    assert isinstance(calib_x, np.ndarray), "QAT needs single-input (array) data"
     check_calib(calib_x, cfg.calib_samples, data.input_shape)
     float_acc = 100.0 * val_accuracy(model, data)
     qmodel = prepare_qat(model, per_channel=cfg.per_channel)
@@ -75,10 +78,10 @@ def qat(
     history = kd_fine_tune(qmodel, cfg.qat, data, teacher_logits, kd_loss(distill), progress)
     freeze(qmodel)
     out_path = Path(out_path)
-    export_onnx(qmodel, data.val.x[:2], out_path)
+    export_onnx(qmodel, data.val.take(2), out_path)
     fold_weight_quantize(out_path)
-    reference = predict(qmodel, data.val.x)
-    logits = OnnxRunner(out_path).predict(data.val.x)
+    reference = predict(qmodel, data.val)
+    logits = OnnxRunner(out_path).predict(data.val)
     parity = compare_outputs(
         {"logits": reference}, {"logits": logits}, 1e-3, 1e-3, min_top1_agreement=MIN_TOP1_AGREEMENT
     )

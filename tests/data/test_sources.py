@@ -202,4 +202,5 @@ def test_preprocess_and_tokenizer_travel_with_the_artifacts(text_data, tmp_path)
     import numpy as np
 
     rng = np.random.default_rng(0)
-    assert np.array_equal(again.batch(texts, False, rng)["input_ids"], data.test.take(5)["input_ids"])
+    ids = again.batch(texts, False, rng)["input_ids"]
+    assert np.array_equal(ids, data.test.take(5)["input_ids"])
