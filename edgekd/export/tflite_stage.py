@@ -9,8 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgekd.data.inputs import Inputs, select
 from edgekd.export.tflite_config import TfliteConfig
 from edgekd.export.tflite_export import export_tflite
