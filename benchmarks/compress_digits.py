@@ -30,10 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import parse_args, print_table, write_json  # noqa: E402
 
+import edgekd  # noqa: E402
 from edgekd.data.loaders import DataSplits, load_data  # noqa: E402
 from edgekd.distill.config import DistillConfig  # noqa: E402
-from edgekd.distill.losses import KDLoss  # noqa: E402
 from edgekd.export.onnx_export import export_onnx  # noqa: E402
+from edgekd.models.config import StudentConfig  # noqa: E402
 from edgekd.models.zoo import build_model  # noqa: E402
 from edgekd.prune.api import prune  # noqa: E402
 from edgekd.prune.config import PruneConfig  # noqa: E402
@@ -69,10 +70,8 @@ def train_models(data: DataSplits, quick: bool) -> dict[str, Any]:
     fit(teacher, data.train, data.val, TrainConfig(epochs=5 if quick else 30, lr=3e-3))
     teacher_logits = predict(teacher, data.train.x)  # computed once, reused by every run
     distill = DistillConfig(epochs=12 if quick else 40, temperature=4.0, alpha=0.1)
-    torch.manual_seed(0)
-    student = build_model("cnn", data.input_shape, data.num_classes, STUDENT_WIDTH, 2)
-    loss = KDLoss(distill.temperature, distill.alpha, distill.divergence)
-    fit(student, data.train, data.val, distill, loss=loss, teacher_logits=teacher_logits)
+    config = StudentConfig(width=STUDENT_WIDTH, depth=2)
+    student = edgekd.distill(data, teacher_logits, config, distill).model
     return {
         "teacher": teacher,
         "student": student,
@@ -122,7 +121,7 @@ def structured_sweep(
             fine_tune=fine,
         )
         model, rep = prune(m["student"], cfg, data, m["teacher_logits"], m["distill"])
-        path = export_onnx(model, data.val.x[:2], tmp / f"structured{int(s * 100)}.onnx")
+        path = export_onnx(model, data.val.x[:2], tmp / f"structured{int(s * 100)}.onnx").path
         rows.append(
             {
                 "ratio": s,
@@ -140,7 +139,7 @@ def structured_sweep(
 def int8_comparison(
     name: str, model: torch.nn.Module, data: DataSplits, tmp: Path, repeats: int
 ) -> dict[str, Any]:
-    fp32 = export_onnx(model, data.val.x[:2], tmp / f"{name}.fp32.onnx")
+    fp32 = export_onnx(model, data.val.x[:2], tmp / f"{name}.fp32.onnx").path
     int8 = tmp / f"{name}.int8.onnx"
     rep = quantize(fp32, int8, QuantizeConfig(method="static", allow_degraded=True), data)
     fp16 = tmp / f"{name}.fp16.onnx"

@@ -100,7 +100,7 @@ def main() -> None:
             path = Path(tmp) / f"student.{precision}{'.int8io' if int8_io else ''}.tflite"
             meta = export_tflite(
                 student, data.test.x[:1], path, precision, calib=data.calib.x, int8_io=int8_io
-            )
+            ).meta
             runner = TfliteRunner(path, threads=1)
             out = runner.predict(data.test.x)
             rows.append(

@@ -1,4 +1,9 @@
-"""Artifacts: what pipeline stages pass on — a file plus what it is and where it came from."""
+"""Artifacts: what pipeline passes exchange — a file plus what it is and where it came from.
+
+Model artifacts (torch, onnx, tflite, sklearn) are what the reports list. A pass may also
+hand on data files: the preprocessing of the data (``json``) and the teacher's outputs
+(``npz``), so that no pass needs another's objects in memory.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,21 @@ from typing import Any, Literal
 
 from edgekd.fileio import sha256_file
 
-Format = Literal["torch", "onnx", "tflite", "sklearn"]
+Format = Literal["torch", "onnx", "tflite", "sklearn", "json", "npz", "npy"]
 Precision = Literal["fp32", "fp16", "int8"]
-Role = Literal["teacher", "baseline", "student"]
+Role = Literal["teacher", "baseline", "student", "data"]
+MODEL_FORMATS = ("torch", "onnx", "tflite", "sklearn")
 
 
 @dataclass
 class Artifact:
-    """A model file and its lineage. ``path`` is relative to the run directory when stored."""
+    """A file and its lineage. ``path`` is relative to the run directory when stored."""
 
     id: str
     role: Role
     stage: str
     format: Format
-    precision: Precision
+    precision: Precision | None
     path: str
     parent: str | None = None
     sha256: str = ""
@@ -32,6 +38,10 @@ class Artifact:
     parity: dict[str, Any] | None = None
     status: Literal["ok", "failed"] = "ok"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_model(self) -> bool:
+        return self.format in MODEL_FORMATS
 
     def absolute(self, run_dir: str | Path) -> Path:
         return Path(run_dir) / self.path
@@ -49,17 +59,3 @@ class Artifact:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Artifact:
         return cls(**d)
-
-
-def guess_format(path: str | Path) -> Format:
-    """The format of a model file from its suffix (and, for ambiguous cases, its magic bytes)."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".onnx":
-        return "onnx"
-    if suffix == ".tflite":
-        return "tflite"
-    if suffix in (".pt", ".pth", ".pt2", ".safetensors"):
-        return "torch"
-    if suffix in (".joblib", ".skops", ".pkl", ".pickle"):
-        return "sklearn"
-    raise ValueError(f"{path}: unknown model suffix {suffix!r}")

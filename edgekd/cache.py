@@ -18,11 +18,12 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from edgekd.fileio import atomic_save, sha256_bytes
+
+if TYPE_CHECKING:
+    import numpy as np
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -95,10 +96,14 @@ class Cache:
 
 def save_npz(arrays: dict[str, np.ndarray], path: Path) -> None:
     """Arrays to an .npz at exactly ``path`` (a file object, so numpy appends no suffix)."""
+    import numpy as np
+
     with open(path, "wb") as f:
         np.savez(f, **arrays)  # type: ignore[arg-type]
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
+    import numpy as np
+
     with np.load(path, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}

@@ -56,7 +56,6 @@ def compress(
     ] = False,
 ) -> None:
     """Run a recipe end to end: distill, prune, export, quantize, evaluate, profile, report."""
-    from edgekd.errors import BudgetError
     from edgekd.pipeline.compress import compress as run_compress
     from edgekd.progress import NullReporter, RichReporter
     from edgekd.recipe.load import load_recipe
@@ -70,14 +69,10 @@ def compress(
     from edgekd.report.summary import print_summary
 
     print_summary(result.run_dir, result.report, result.manifest)
-    failing = [
-        f"{p['artifact']} on {t['name']}"
-        for p in result.report.get("profiles", [])
-        for t in p.get("targets", [])
-        if t.get("verdict") == "fail"
-    ]
-    if fail_on_budget and failing:
-        raise BudgetError("budget violated: " + ", ".join(failing))
+    if fail_on_budget:
+        from edgekd.profile.budgets import check_budgets
+
+        check_budgets(result.report.get("profiles", []))
 
 
 @app.command()

@@ -152,8 +152,24 @@ class RunDir:
         self._hashes[key] = (st.st_size, st.st_mtime_ns, digest)
         return digest
 
-    def stage_done(self, name: str) -> bool:
-        return self.manifest["stages"].get(name, {}).get("status") == "done"
+    def pass_done(self, name: str, key: str) -> bool:
+        """Did pass ``name`` finish under ``key``, and are its output files still as it left
+        them (present, same sha256)?"""
+        record = self.manifest["stages"].get(name, {})
+        if record.get("status") != "done" or record.get("key") != key:
+            return False
+        arts = {a.id: a for a in self.artifacts()}
+        for art_id in record.get("outputs", []):
+            art = arts.get(art_id)
+            path = None if art is None else self.path / art.path
+            if (
+                art is None
+                or path is None
+                or not path.is_file()
+                or self._sha256(path) != art.sha256
+            ):
+                return False
+        return True
 
     def begin_stage(self, name: str) -> float:
         self.manifest["stages"][name] = {"status": "running"}

@@ -38,13 +38,14 @@ def main(out: Path) -> dict[str, float]:
     data = load_data(recipe.data)
     logits, teacher_acc = _teacher_logits(data)
     student = distill(data, logits, recipe.student, recipe.distill).model
-    onnx_path = export_onnx(student, data.val.x[:1], out / "student.onnx")
+    exported = export_onnx(student, data.val.x[:1], out / "student.onnx", parity_x=data.val.x)
     with torch.no_grad():
         predicted = student(torch.from_numpy(data.test.x)).argmax(1).numpy()
     student_acc = float((predicted == data.test.y).mean())
     print(f"logistic-regression teacher {100 * teacher_acc:.2f}% -> distilled cnn "
           f"{100 * student_acc:.2f}% (test)")  # fmt: skip
-    print("exported:", onnx_path, onnx_path.stat().st_size, "bytes")
+    size = exported.path.stat().st_size
+    print("exported:", exported.path, size, "bytes, parity", exported.parity.status)
     return accuracy
 
 

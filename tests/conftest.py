@@ -30,30 +30,30 @@ class CliResult:
     stderr: str
 
 
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]):
-    """Run ``edgekd`` in-process through the real entry point; returns exit code and output."""
-    from edgekd.cli import main
-
-    def run(*args: str) -> CliResult:
-        code = main(list(args))
-        out = capsys.readouterr()
-        return CliResult(code, out.out, out.err)
-
-    return run
-
-
-def run_cli(args: list[str]) -> tuple[int, str]:
-    """``edgekd ARGS`` through the real entry point: (exit code, everything it printed)."""
+def invoke(*args: str) -> CliResult:
+    """``edgekd ARGS`` in-process through the real entry point (``edgekd.cli.main``), with
+    what it printed to stdout and stderr: the one way tests run the CLI."""
     import contextlib
     import io
 
     from edgekd.cli import main
 
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(args))
-    return code, out.getvalue()
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def cli():
+    """:func:`invoke`, as a fixture."""
+    return invoke
+
+
+def run_cli(args: list[str]) -> tuple[int, str]:
+    """:func:`invoke` for tests that read one stream: (exit code, stdout + stderr)."""
+    r = invoke(*args)
+    return r.exit_code, r.stdout + r.stderr
 
 
 # Recipe overrides that make an end-to-end run take seconds.

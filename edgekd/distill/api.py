@@ -30,6 +30,7 @@ def distill(
     config: DistillConfig | None = None,
     *,
     method: str | None = None,
+    teacher_logits: dict[str, Any] | None = None,
     teachers: Sequence[Teacher] = (),
     cache: Cache | None = None,
     reporter: Reporter | None = None,
@@ -41,7 +42,8 @@ def distill(
     ``teacher`` is a loaded :class:`~edgekd.teacher.load.Teacher`, a torch module, or only its
     logits (an array with one row per train sample, or a dict per split); methods that look
     inside the teacher (``fitnets``, ``at``, ``rkd``, ``sp``, ``data_free``) need a module.
-    A teacher's outputs are computed once through ``cache`` (default: ``$EDGEKD_CACHE``).
+    A teacher's outputs are computed once through ``cache`` (default: ``$EDGEKD_CACHE``),
+    unless ``teacher_logits`` (per split) are given.
     ``teachers`` are the extra teachers of ``multi_teacher``; ``checkpoint`` makes training
     resumable epoch by epoch. Returns the student (eval mode, best val epoch), its history,
     and what the method reports.
@@ -57,7 +59,7 @@ def distill(
         raise UsageError(f"teachers: more than one teacher needs method multi_teacher ({method})")
     cache = cache or Cache(cache_root())
     reporter = reporter or NullReporter()
-    resolved, logits = _teacher_and_logits(teacher, data, cache)
+    resolved, logits = _teacher_and_logits(teacher, data, cache, teacher_logits)
     if len(logits["train"]) != len(data.train):
         raise UsageError(
             f"teacher logits have {len(logits['train'])} rows; the train split has "
@@ -129,7 +131,7 @@ def train_baseline(
 
 
 def _teacher_and_logits(
-    teacher: Any, data: DataSplits, cache: Cache
+    teacher: Any, data: DataSplits, cache: Cache, logits: dict[str, Any] | None
 ) -> tuple[Teacher | None, dict[str, Any]]:
     """The teacher as a ``Teacher`` (None when only logits are given) and its logits."""
     from edgekd.teacher.outputs import teacher_outputs
@@ -144,4 +146,4 @@ def _teacher_and_logits(
         from edgekd.teacher.load import module_teacher
 
         teacher = module_teacher(teacher)
-    return teacher, teacher_outputs(teacher, data, cache)[0]
+    return teacher, logits if logits is not None else teacher_outputs(teacher, data, cache)[0]

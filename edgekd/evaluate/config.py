@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from edgekd.config import Section
+from edgekd.evaluate.metrics import METRICS, Metric
 
 
 class EvaluateConfig(Section):
-    batch_size: int = Field(256, ge=1)
-    latency_runs: int = Field(50, ge=50, description="timed onnxruntime runs after warm-up")
-    warmup_runs: int = Field(10, ge=1)
+    """Which metrics to compute (``METRICS``) on which splits; every artifact is run by the
+    runtime that ships it. Metrics on ``test`` are named as they are (``accuracy``); on
+    ``val`` they are prefixed (``val_accuracy``)."""
+
+    metrics: list[Metric] = Field(default_factory=lambda: list(METRICS))
+    splits: list[Literal["test", "val"]] = ["test"]
+    batch_size: int = Field(256, ge=1, description="rows per inference call")
+
+    @field_validator("metrics", "splits")
+    @classmethod
+    def _not_empty(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("must name at least one")
+        if len(set(v)) != len(v):
+            raise ValueError(f"lists a value twice: {v}")
+        return v

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-FORMATS = ("onnx", "tflite")
-PRECISIONS = ("fp32", "fp16", "dynamic_int8", "int8")
+from edgekd.export.stage import FORMATS
+from edgekd.export.tflite_export import PRECISIONS
 
 
 def register(app: typer.Typer) -> None:
@@ -27,9 +27,9 @@ def export(
             help="TorchScript .pt, torch.export .pt2, or safetensors state dict (+ --arch ...)."
         ),
     ],
-    format: Annotated[str, typer.Option("--format", help="onnx | tflite")] = "tflite",
+    format: Annotated[str, typer.Option("--format", help=" | ".join(FORMATS))] = "tflite",
     precision: Annotated[
-        str, typer.Option("--precision", help="fp32 | fp16 | dynamic_int8 | int8 (tflite)")
+        str, typer.Option("--precision", help=" | ".join(PRECISIONS) + " (tflite)")
     ] = "fp32",
     calib: Annotated[
         Path | None,
@@ -101,31 +101,16 @@ def _export_tflite(
     import numpy as np
 
     from edgekd.export.tflite_export import export_tflite
-    from edgekd.export.tflite_parity import check_tflite_parity
 
     sample = np.zeros((1, *shape), np.float32)
-    meta = export_tflite(module, sample, target, precision, calib=calib_x, int8_io=int8_io)
-    quantized = precision in ("dynamic_int8", "int8")
-    if calib_x is not None:
-        x = calib_x[:256]
-    else:
-        x = np.random.default_rng(0).standard_normal((64 if quantized else 7, *shape))
-    # quantized files are gated only on real inputs: random ones say little about top-1
-    report = check_tflite_parity(
-        module, target, x.astype(np.float32), precision, gate=not quantized or calib_x is not None
-    )
+    result = export_tflite(module, sample, target, precision, calib=calib_x, int8_io=int8_io)
+    meta, report = result.meta, result.parity
     typer.echo(f"wrote {target} ({meta['file_bytes']} bytes, {precision}, {meta['converter']})")
     for side in ("input", "output"):
         io = meta[side]
         q = f" scale={io['scale']:.6g} zero_point={io['zero_point']}" if io["scale"] else ""
         typer.echo(f"  {side} {io['name']}: {io['dtype']} {io['shape']}{q}")
-    agree = (
-        "" if report.top1_agreement is None else f", top-1 agreement {report.top1_agreement:.4f}"
-    )
-    typer.echo(
-        f"  parity vs torch on {len(x)} inputs: {report.status} "
-        f"(max abs diff {report.max_abs_diff:.3g}{agree})"
-    )
+    _print_parity(report)
     if c_array:
         from edgekd.export.c_array import write_c_array
 
@@ -136,26 +121,20 @@ def _export_tflite(
 def _export_onnx(module: Any, shape: tuple[int, ...], target: Path) -> None:
     import numpy as np
 
-    from edgekd.export.config import ExportConfig
     from edgekd.export.onnx_export import export_onnx
-    from edgekd.export.parity import compare_outputs, raise_on_failure
-    from edgekd.export.tflite_parity import torch_outputs
-    from edgekd.runtime.onnx import OnnxRunner
 
-    path = export_onnx(module, np.zeros((1, *shape), np.float32), target, opset=18)
-    cfg = ExportConfig()
-    x = np.random.default_rng(0).standard_normal((cfg.parity_batch, *shape)).astype(np.float32)
-    report = compare_outputs(
-        {"logits": torch_outputs(module, x)},
-        {"logits": OnnxRunner(path).predict(x)},
-        cfg.atol,
-        cfg.rtol,
+    result = export_onnx(module, np.zeros((1, *shape), np.float32), target)
+    typer.echo(f"wrote {result.path}")
+    _print_parity(result.parity)
+
+
+def _print_parity(report: Any) -> None:
+    agree = (
+        "" if report.top1_agreement is None else f", top-1 agreement {report.top1_agreement:.4f}"
     )
-    raise_on_failure(report, str(path))
-    typer.echo(f"wrote {path}")
     typer.echo(
-        f"  parity vs torch on {len(x)} inputs: {report.status} "
-        f"(max abs diff {report.max_abs_diff:.3g})"
+        f"  parity vs torch on {report.batch_size} inputs: {report.status} "
+        f"(max abs diff {report.max_abs_diff:.3g}{agree})"
     )
 
 
@@ -181,14 +160,23 @@ def load_torch_model(
     depth: int | None = None,
     num_classes: int | None = None,
 ) -> tuple[Any, tuple[int, ...]]:
-    """An exportable torch module from a model file, and one sample's input shape.
+    """An exportable torch module from a model file (``edgekd.models.load``), and one
+    sample's input shape.
 
     ``.pt``/``.pth`` TorchScript is turned into an ExportedProgram (``TS2EPConverter``), since
     litert-torch and ``torch.export`` take programs, not scripts. ``.pt2`` is a saved
-    ``torch.export`` program. ``.safetensors`` is a state dict for a zoo model.
+    ``torch.export`` program. A state dict (``.safetensors`` or ``torch.save``'d) is a zoo
+    model's: it needs ``--arch/--width/--depth/--input-shape/--num-classes``.
     """
     from edgekd.errors import ModelFileError, UsageError
     from edgekd.models.files import TORCH_KINDS, describe_state_dict, torch_file_kind
+    from edgekd.models.load import (
+        ModelSpec,
+        exported_module,
+        load_model,
+        program_input_shape,
+        script_program,
+    )
 
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
@@ -209,83 +197,17 @@ def load_torch_model(
                 f"{path}: {what}, which has no architecture: it needs {', '.join(missing)}"
             )
         assert arch and width and depth and shape and num_classes
-        from edgekd.models.files import load_zoo_weights
-
-        return load_zoo_weights(path, arch, shape, num_classes, width, depth), shape
+        spec = ModelSpec("zoo", arch, shape, num_classes, width, depth)
+        return load_model(path, spec), shape
     if kind == "exported":
-        return _load_exported(path, shape)
+        shape = shape or program_input_shape(path)
+        if shape is None:
+            raise UsageError(f"{path}: cannot tell the input shape; pass --input-shape")
+        return exported_module(path), shape
     if kind == "torchscript":
         if shape is None:
             raise UsageError(
                 f"{path}: TorchScript has no input shape; pass --input-shape or --calib"
             )
-        return _load_torchscript(path, shape), shape
+        return script_program(path, shape), shape
     raise ModelFileError(f"{path}: {TORCH_KINDS[kind]} (corrupt or truncated?)")
-
-
-def _load_exported(path: Path, shape: tuple[int, ...] | None) -> tuple[Any, tuple[int, ...]]:
-    import torch
-
-    from edgekd.errors import ModelFileError, UsageError
-
-    try:
-        program = torch.export.load(str(path))
-    except Exception as exc:
-        raise ModelFileError(f"{path}: not a readable torch.export file ({exc})") from None
-    if shape is None:
-        metas = [n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"]
-        users = [m for m in metas if m is not None][-1:]
-        if not users:
-            raise UsageError(f"{path}: cannot tell the input shape; pass --input-shape")
-        shape = tuple(int(d) for d in users[0].shape[1:])
-    return _as_module(program.module()), shape
-
-
-def _load_torchscript(path: Path, shape: tuple[int, ...]) -> Any:
-    import torch
-    from torch._export.converter import TS2EPConverter
-
-    from edgekd.errors import ModelFileError, StageError
-
-    try:
-        script = torch.jit.load(str(path), map_location="cpu")
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(f"{path}: not a readable TorchScript file ({first})") from None
-    script.eval()
-    try:
-        program = TS2EPConverter(script, (torch.zeros(1, *shape),)).convert()
-    except Exception as exc:
-        raise StageError(
-            f"{path}: TorchScript could not be turned into a torch.export program ({exc}); "
-            "save the model with torch.export.save (.pt2) instead"
-        ) from None
-    return _as_module(program.module())
-
-
-def _program_class() -> Any:
-    import torch
-
-    class Program(torch.nn.Module):
-        """An exported program's module behind an ``nn.Module`` whose ``eval()`` works.
-
-        ``ExportedProgram.module()`` refuses ``train()``/``eval()`` (its graph is already
-        frozen), which exporters and parity checks call; here they only set the flag.
-        """
-
-        def __init__(self, inner: torch.nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.inner(x)
-
-        def train(self, mode: bool = True) -> Program:
-            self.training = mode
-            return self
-
-    return Program
-
-
-def _as_module(inner: Any) -> Any:
-    return _program_class()(inner)

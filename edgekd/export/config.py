@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from edgekd.config import Section
+from edgekd.export.stage import ExportFormat
 from edgekd.export.tflite_config import TfliteConfig
 
 
 class ExportConfig(Section):
     """Which formats to export and the parity gate's tolerances."""
 
-    formats: list[Literal["onnx", "tflite"]] = ["onnx"]
+    formats: list[ExportFormat] = ["onnx"]
     opset: int = Field(18, ge=13, le=23)
     atol: float = Field(1e-4, ge=0)
     rtol: float = Field(1e-3, ge=0)

@@ -1,8 +1,8 @@
 """torch → ONNX with a dynamic batch axis (and a dynamic sequence axis for token inputs),
-checked by ``onnx.checker``. Text models take int64 ``input_ids`` and ``attention_mask``.
-
-The parity gate (``check_onnx_parity``) runs torch and onnxruntime on a batch whose size
-differs from the export's, as optimum's exporters do.
+checked by ``onnx.checker`` and then against its parent: ``export_onnx`` runs torch and
+onnxruntime on a batch whose size differs from the export's (token inputs also at a shorter
+sequence length) and compares every output, as optimum's exporters do. Text models take
+int64 ``input_ids`` and ``attention_mask``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,20 @@ from torch import nn
 
 from edgekd.data.inputs import Inputs, as_tuple, rows, to_torch
 from edgekd.errors import StageError, require
-from edgekd.export.parity import ParityReport, compare_outputs
+from edgekd.export.parity import (
+    Exported,
+    ParityReport,
+    compare_outputs,
+    parity_batch,
+    raise_on_failure,
+    random_inputs,
+    torch_outputs,
+)
 from edgekd.fileio import atomic_path
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
+PARITY_ROWS = 7
 
 
 def input_axes(sample: Inputs) -> tuple[list[str], dict[str, dict[int, str]]]:
@@ -37,11 +46,26 @@ def input_axes(sample: Inputs) -> tuple[list[str], dict[str, dict[int, str]]]:
     return names, axes
 
 
-def export_onnx(model: nn.Module, sample: Inputs, path: str | Path, opset: int = 18) -> Path:
-    """Export ``model`` (eval mode) traced on ``sample`` to ``path`` with a dynamic batch axis.
+def export_onnx(
+    model: nn.Module,
+    sample: Inputs,
+    path: str | Path,
+    opset: int = 18,
+    *,
+    parity_x: Inputs | None = None,
+    atol: float = 1e-4,
+    rtol: float = 1e-3,
+    parity_rows: int = PARITY_ROWS,
+    gate: bool = True,
+) -> Exported:
+    """Export ``model`` (eval mode) traced on ``sample`` (one array, or a dict of arrays by
+    input name) to ``path``, then check it.
 
     Uses the TorchScript-based exporter, which handles every op in the zoo and gives a
-    self-contained file (no external data); ``onnx.checker`` validates the result.
+    self-contained file (no external data); ``onnx.checker`` validates the result. Parity
+    runs on ``parity_rows`` rows of ``parity_x`` (default: random), at a batch size other
+    than the sample's;
+    with ``gate`` a mismatch raises ``ParityError`` (the file stays, to be inspected).
     """
     onnx = require("onnx", "onnx")
     path = Path(path)
@@ -68,7 +92,19 @@ def export_onnx(model: nn.Module, sample: Inputs, path: str | Path, opset: int =
         except Exception as exc:
             raise StageError(f"ONNX export failed: {exc}") from None
         onnx.checker.check_model(onnx.load(str(tmp)))
-    return path
+    if parity_x is None:
+        parity_x = (
+            {k: np.resize(v, (parity_rows + 1, *v.shape[1:])) for k, v in sample.items()}
+            if isinstance(sample, dict)  # token inputs: the sample's rows again
+            else random_inputs(tuple(sample.shape[1:]), parity_rows + 1)
+        )
+    elif not isinstance(parity_x, dict):
+        parity_x = np.ascontiguousarray(parity_x, dtype=np.float32)
+    batch = rows(sample)
+    report = check_onnx_parity(model, path, parity_batch(parity_x, batch, parity_rows), atol, rtol)
+    if gate:
+        raise_on_failure(report, path.name)
+    return Exported(path, "onnx", "fp32", report, {"opset": opset, "export_batch": batch})
 
 
 def check_onnx_parity(
@@ -86,7 +122,6 @@ def check_onnx_parity(
             length = next(iter(short.values())).shape[1]
             first.failures = [f"(sequence length {length}) {f}" for f in first.failures]
             return first
-    with torch.no_grad():
-        ref = model(*to_torch(x)).numpy()
+    ref = torch_outputs(model, x)
     cand = OnnxRunner(onnx_path).run(x)
     return compare_outputs({OUTPUT_NAME: ref}, cand, atol=atol, rtol=rtol)

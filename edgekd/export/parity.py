@@ -8,11 +8,15 @@ then raise one typed error naming each failing output, its max abs diff and the 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgekd.errors import ParityError
+
+if TYPE_CHECKING:
+    from edgekd.data.inputs import Inputs
 
 
 @dataclass
@@ -83,6 +87,37 @@ def compare_outputs(
     )
 
 
+@dataclass
+class Exported:
+    """An exported file and how it compares with its parent (``parity``); ``meta`` holds
+    what the exporter knows about the file (I/O tensors, converter, sizes...)."""
+
+    path: Path
+    format: str
+    precision: str
+    parity: ParityReport
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def parity_batch(x: Inputs, export_batch: int, n: int) -> Inputs:
+    """Up to ``n`` rows of ``x`` (one array or a dict by input name) for a parity check,
+    never ``export_batch`` rows (a batch size the export did not see catches a graph fixed
+    to its export shape)."""
+    from edgekd.data.inputs import rows as count
+    from edgekd.data.inputs import select
+
+    total = count(x)
+    k = min(n, total)
+    if k == export_batch:
+        k = k + 1 if total > k else k - 1
+    return select(x, slice(0, max(k, 1)))
+
+
+def random_inputs(shape: tuple[int, ...], rows: int, seed: int = 0) -> np.ndarray:
+    """Standard-normal inputs of one sample's ``shape`` (when no real data is given)."""
+    return np.random.default_rng(seed).standard_normal((rows, *shape)).astype(np.float32)
+
+
 SUMMARY_KEYS = ("status", "max_abs_diff", "atol", "rtol", "batch_size", "top1_agreement")
 
 
@@ -96,3 +131,22 @@ def raise_on_failure(report: ParityReport, what: str) -> None:
     """Raise ``ParityError`` listing every failure of ``report``."""
     if report.status != "pass":
         raise ParityError(f"parity check failed for {what}: " + "; ".join(report.failures))
+
+
+def torch_outputs(model: Any, x: Inputs) -> np.ndarray:
+    """Float outputs of a torch module in eval mode on ``x`` (one array, or a dict of arrays
+    for a model with several inputs). Programs from ``torch.export`` are specialized to
+    their export batch size; when the whole batch is refused, rows run alone."""
+    import torch
+
+    from edgekd.data.inputs import rows, select, to_torch
+    from edgekd.export.tflite_export import eval_mode
+
+    with eval_mode(model), torch.no_grad():
+        try:
+            return model(*to_torch(x)).float().numpy()
+        except Exception:
+            out = [
+                model(*to_torch(select(x, slice(i, i + 1)))).float().numpy() for i in range(rows(x))
+            ]
+            return np.concatenate(out)

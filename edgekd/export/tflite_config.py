@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, model_validator
 
 from edgekd.config import Section
+from edgekd.export.tflite_export import QUANTIZED, TflitePrecision
 
 
 class TfliteConfig(Section):
@@ -18,7 +17,7 @@ class TfliteConfig(Section):
     int8) report the dequantized output error and are gated on top-1 agreement.
     """
 
-    precision: list[Literal["fp32", "fp16", "dynamic_int8", "int8"]] = ["fp32"]
+    precision: list[TflitePrecision] = ["fp32"]
     int8_io: bool = Field(
         default=False,
         description="int8 input/output tensors (microcontrollers); needs int8 in precision",
@@ -42,8 +41,8 @@ class TfliteConfig(Section):
 
     def tolerances(self, precision: str) -> tuple[float, float, float | None]:
         """(atol, rtol, min_top1_agreement or None) for the parity gate of one precision."""
+        if precision in QUANTIZED:
+            return self.fp16_atol, self.fp16_rtol, self.min_top1_agreement
         if precision == "fp32":
             return self.atol, self.rtol, None
-        if precision == "fp16":
-            return self.fp16_atol, self.fp16_rtol, None
-        return self.fp16_atol, self.fp16_rtol, self.min_top1_agreement
+        return self.fp16_atol, self.fp16_rtol, None

@@ -18,18 +18,19 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal
 
 from edgekd.errors import DataError, EdgekdError, StageError, UsageError, require
 from edgekd.fileio import atomic_write_bytes, sha256_file
 
-TflitePrecision = Literal["fp32", "fp16", "dynamic_int8", "int8"]
-PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "dynamic_int8", "int8")
+if TYPE_CHECKING:
+    import numpy as np
+
+    from edgekd.export.parity import Exported
+    from edgekd.export.tflite_config import TfliteConfig
 
 
 def export_tflite(
@@ -39,22 +40,65 @@ def export_tflite(
     precision: str = "fp32",
     calib: Any = None,
     int8_io: bool = False,
-) -> dict[str, Any]:
-    """Convert ``model`` (an ``nn.Module``) traced on ``sample_input`` and write ``path``.
+    *,
+    parity_x: Any = None,
+    cfg: TfliteConfig | None = None,
+    gate: bool | None = None,
+) -> Exported:
+    """Convert ``model`` (an ``nn.Module``) traced on ``sample_input``, write ``path`` and
+    check the file against ``model`` with LiteRT.
 
     ``sample_input`` is one array, or a dict of arrays for a model with several inputs (text:
     int64 ``input_ids`` and ``attention_mask``, exported with fixed shapes; integer inputs
     stay integers, an int8 file keeps them int64).
-    ``calib`` (N, *sample_input.shape[1:]) is required for ``int8``. Returns metadata: the
-    precision, converter and quantizer used, file size and sha256, and for input and output
-    their name, shape, dtype and (for integer tensors) scale and zero-point.
+    ``calib`` (N, *sample_input.shape[1:], a dict alike for several inputs) is required for
+    ``int8``. Parity runs on ``parity_x`` (default: up to 256 calibration rows, else random
+    inputs, or the sample's rows for token inputs) with the tolerances of ``cfg``; float
+    files are gated, quantized ones only on real inputs (``gate`` overrides). The result's
+    ``meta``: precision, converter and quantizer, file size and sha256, and for input and
+    output their name, shape, dtype and (integer tensors) scale and zero-point.
     """
+    import numpy as np
+
+    from edgekd.data.inputs import rows, select
+    from edgekd.export.parity import Exported, parity_batch, random_inputs
+    from edgekd.export.tflite_parity import check_tflite_parity
+
     if precision not in PRECISIONS:
         raise UsageError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
     if int8_io and precision != "int8":
         raise UsageError(f"--int8-io needs precision int8 (got {precision})")
     if isinstance(sample_input, dict):
-        return _export_multi(model, sample_input, path, precision, calib, int8_io)
+        meta = _export_multi(model, sample_input, path, precision, calib, int8_io)
+    else:
+        meta = _export_single(model, sample_input, path, precision, calib, int8_io)
+    quantized = precision in QUANTIZED
+    real = parity_x is not None or calib is not None
+    export_batch = int(meta["export_batch"])
+    if parity_x is None:
+        if calib is not None:
+            parity_x = select(calib, slice(0, 256))
+        elif isinstance(sample_input, dict):  # token inputs: the sample's rows again
+            n = 64 if quantized else 7
+            parity_x = {k: np.resize(v, (n, *v.shape[1:])) for k, v in sample_input.items()}
+        else:
+            shape = tuple(np.shape(sample_input)[1:])
+            parity_x = random_inputs(shape, 64 if quantized else 7)
+    if not isinstance(parity_x, dict):
+        parity_x = np.ascontiguousarray(parity_x, dtype=np.float32)
+    x = parity_batch(parity_x, export_batch, rows(parity_x))
+    if gate is None:
+        gate = not quantized or real  # random inputs say little about top-1 agreement
+    report = check_tflite_parity(model, path, x, precision, cfg, gate=gate)
+    return Exported(Path(path), "tflite", precision, report, meta)
+
+
+def _export_single(
+    model: Any, sample_input: Any, path: str | Path, precision: str, calib: Any, int8_io: bool
+) -> dict[str, Any]:
+    """``export_tflite`` for a model with one input: convert, write, describe."""
+    import numpy as np
+
     sample = np.ascontiguousarray(sample_input, dtype=np.float32)
     if sample.ndim < 2:
         raise UsageError(f"sample input needs a batch dimension, got shape {sample.shape}")
@@ -62,18 +106,8 @@ def export_tflite(
         calib = check_calibration(calib, sample.shape)
     require("litert_torch", "tflite")
     start = time.perf_counter()
-    with eval_mode(model), _quiet_litert():
-        if precision == "int8":
-            assert calib is not None
-            buf = _convert_int8_pt2e(model, sample, calib)
-            if not int8_io:
-                from edgekd.export.tflite_io import with_float_io
-
-                buf = with_float_io(buf)
-        else:
-            buf = _convert_float(model, sample)
-            if precision in ("fp16", "dynamic_int8"):
-                buf = _quantize_flatbuffer(buf, precision)
+    with eval_mode(model), _quiet_litert(), _lowering_errors():
+        buf = PRECISIONS[precision](model, sample, calib, int8_io)
     seconds = time.perf_counter() - start
     atomic_write_bytes(path, buf)
     meta = describe_tflite(path)
@@ -89,12 +123,51 @@ def export_tflite(
     return meta
 
 
+def _fp32(model: Any, sample: np.ndarray, calib: np.ndarray | None, int8_io: bool) -> bytes:
+    return _convert_float(model, sample)
+
+
+def _fp16(model: Any, sample: np.ndarray, calib: np.ndarray | None, int8_io: bool) -> bytes:
+    return _quantize_flatbuffer(_convert_float(model, sample), "fp16")
+
+
+def _dynamic_int8(model: Any, sample: np.ndarray, calib: np.ndarray | None, int8_io: bool) -> bytes:
+    return _quantize_flatbuffer(_convert_float(model, sample), "dynamic_int8")
+
+
+def _int8(model: Any, sample: np.ndarray, calib: np.ndarray | None, int8_io: bool) -> bytes:
+    assert calib is not None
+    buf = _convert_int8_pt2e(model, sample, calib)
+    if int8_io:
+        return buf
+    from edgekd.export.tflite_io import with_float_io
+
+    return with_float_io(buf)
+
+
+# precision -> converter (model, sample, calibration, int8_io) -> flatbuffer bytes; the
+# recipe's export.tflite.precision and `edgekd export --precision` accept these keys
+PRECISIONS: dict[str, Callable[[Any, np.ndarray, np.ndarray | None, bool], bytes]] = {
+    "fp32": _fp32,
+    "fp16": _fp16,
+    "dynamic_int8": _dynamic_int8,
+    "int8": _int8,
+}
+QUANTIZED = ("dynamic_int8", "int8")  # gated on top-1 agreement, not elementwise
+
+if TYPE_CHECKING:
+    TflitePrecision = str
+else:
+    TflitePrecision = Literal[tuple(PRECISIONS)]
+
+
 def _export_multi(
     model: Any, sample: dict[str, np.ndarray], path: str | Path, precision: str, calib: Any,
     int8_io: bool,
 ) -> dict[str, Any]:  # fmt: skip
     """``export_tflite`` for a model with several inputs (text), each array its own input in
     the dict's order; int8 calibrates on ``calib`` (a dict with the same keys)."""
+    import numpy as np
     import torch
 
     if int8_io:
@@ -167,6 +240,8 @@ def _convert_int8_args(
 
 def check_calibration(calib: np.ndarray | None, input_shape: tuple[int, ...]) -> np.ndarray:
     """Calibration samples as float32 (N, *input_shape[1:]), or a ``DataError`` naming shapes."""
+    import numpy as np
+
     expected = "(N, " + ", ".join(str(d) for d in input_shape[1:]) + ")"
     if calib is None:
         raise UsageError(f"int8 export needs calibration data of shape {expected} (--calib)")
@@ -190,6 +265,8 @@ def check_calibration(calib: np.ndarray | None, input_shape: tuple[int, ...]) ->
 
 def describe_tflite(path: str | Path) -> dict[str, Any]:
     """File size, hash, I/O tensors (with int8 scale/zero-point) and tensor dtypes of a file."""
+    import numpy as np
+
     from edgekd.runtime.litert import load_interpreter
 
     interp = load_interpreter(path)
@@ -205,6 +282,8 @@ def describe_tflite(path: str | Path) -> dict[str, Any]:
 
 
 def _io(detail: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
     dtype = np.dtype(detail["dtype"]).name
     scale, zero = detail["quantization"]
     quantized = dtype in ("int8", "uint8", "int16")
@@ -221,9 +300,8 @@ def _convert_float(model: Any, sample: np.ndarray) -> bytes:
     import litert_torch
     import torch
 
-    with _lowering_errors():
-        edge = litert_torch.convert(model, (torch.from_numpy(sample),))
-        return bytes(edge.model_content())
+    edge = litert_torch.convert(model, (torch.from_numpy(sample),))
+    return bytes(edge.model_content())
 
 
 def _convert_int8_pt2e(model: Any, sample: np.ndarray, calib: np.ndarray) -> bytes:
@@ -235,22 +313,21 @@ def _convert_int8_pt2e(model: Any, sample: np.ndarray, calib: np.ndarray) -> byt
 
     args = (torch.from_numpy(sample),)
     batch = sample.shape[0]
-    with _lowering_errors():
-        traced = torch.export.export(model, args).module()
-        quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
-            pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True)
-        )
-        prepared = quantize_pt2e.prepare_pt2e(traced, quantizer)
-        with torch.no_grad():
-            # the exported graph is specialized to the export batch size
-            for i in range(0, len(calib) - batch + 1, batch):
-                prepared(torch.from_numpy(calib[i : i + batch]))
-        converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
-        move_exported_model_to_eval(converted)  # flag only; BN was frozen at export
-        edge = litert_torch.convert(
-            converted, args, quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer)
-        )
-        return bytes(edge.model_content())
+    traced = torch.export.export(model, args).module()
+    quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
+        pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True)
+    )
+    prepared = quantize_pt2e.prepare_pt2e(traced, quantizer)
+    with torch.no_grad():
+        # the exported graph is specialized to the export batch size
+        for i in range(0, len(calib) - batch + 1, batch):
+            prepared(torch.from_numpy(calib[i : i + batch]))
+    converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
+    move_exported_model_to_eval(converted)  # flag only; BN was frozen at export
+    edge = litert_torch.convert(
+        converted, args, quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer)
+    )
+    return bytes(edge.model_content())
 
 
 def _quantize_flatbuffer(buf: bytes, precision: str) -> bytes:

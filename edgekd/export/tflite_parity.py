@@ -11,20 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from edgekd.errors import UsageError
-from edgekd.export.parity import ParityReport, compare_outputs, raise_on_failure
+from edgekd.export.parity import ParityReport, compare_outputs, raise_on_failure, torch_outputs
 from edgekd.export.tflite_config import TfliteConfig
-
-
-def parity_inputs(x: Any, export_batch: int, n: int) -> Any:
-    """The first ``n`` rows of ``x``, with ``n`` moved off ``export_batch`` if they coincide."""
-    from edgekd.data.inputs import rows, select
-
-    if n == export_batch:
-        n += 1
-    if rows(x) < n:
-        raise UsageError(f"parity check needs {n} inputs, got {rows(x)}")
-    return select(x, slice(0, n))
 
 
 def check_tflite_parity(
@@ -61,22 +49,3 @@ def check_tflite_parity(
     if gate:
         raise_on_failure(report, f"{path} ({precision})")
     return report
-
-
-def torch_outputs(model: Any, x: Any) -> np.ndarray:
-    """Float outputs of a torch module in eval mode (one array, or a dict of arrays for a
-    model with several inputs). Programs from ``torch.export`` are specialized to their
-    export batch size; when the whole batch is refused, rows run alone."""
-    import torch
-
-    from edgekd.data.inputs import rows, select, to_torch
-    from edgekd.export.tflite_export import eval_mode
-
-    with eval_mode(model), torch.no_grad():
-        try:
-            return model(*to_torch(x)).float().numpy()
-        except Exception:
-            out = [
-                model(*to_torch(select(x, slice(i, i + 1)))).float().numpy() for i in range(rows(x))
-            ]
-            return np.concatenate(out)

@@ -15,7 +15,6 @@ from torch import nn
 
 from edgekd.errors import ModelFileError
 from edgekd.fileio import atomic_save, atomic_write_bytes
-from edgekd.models.zoo import build_model
 
 # What a torch model file holds, by content (``torch_file_kind``), and what edgekd does with it.
 TORCH_KINDS = {
@@ -102,24 +101,17 @@ def describe_state_dict(path: Path) -> str:
 def load_zoo_weights(
     path: Path, arch: str, input_shape: tuple[int, ...], num_classes: int, width: int, depth: int
 ) -> nn.Module:
-    """Build a zoo model and load a state dict (safetensors, or a ``torch.save``'d dict of
-    tensors) into it (strict), in eval mode.
+    """A zoo model with the state dict in ``path`` (safetensors, or a ``torch.save``'d dict of
+    tensors) loaded strictly, in eval mode (``edgekd.models.load.load_model``).
 
     A missing, truncated or mismatched file is a ``ModelFileError`` naming the file and the
     architecture it was expected to fit.
     """
-    path = Path(path)
-    state = read_state_dict(path)
-    model = build_model(arch, input_shape, num_classes, width, depth)
-    why = state_dict_mismatch(model, state)
-    if why:
-        kind = "" if path.suffix.lower() == ".safetensors" else " (a torch.save'd state dict)"
-        raise ModelFileError(
-            f"{path}{kind}: does not match zoo arch {arch!r} width={width} depth={depth} "
-            f"for {num_classes} classes ({why})"
-        )
-    model.load_state_dict(state)
-    return model.eval()
+    from edgekd.models.load import load_model
+    from edgekd.models.spec import ModelSpec
+
+    spec = ModelSpec("zoo", arch, tuple(input_shape), num_classes, width, depth)
+    return load_model(path, spec)
 
 
 def state_dict_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str:

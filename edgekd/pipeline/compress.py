@@ -1,29 +1,22 @@
 """``compress``: run a recipe end to end into a run directory.
 
-recipe → data → teacher → teacher outputs (cached) → distill (+ baseline) → export →
-evaluate → profile → report. Stages that finished are not redone on ``resume``.
+The plan (``pipeline.plan``) lists the passes; the engine (``pipeline.engine``) runs them and
+records lineage and timings in the manifest. On ``resume`` every pass whose outputs exist
+for the same inputs and config is skipped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edgekd.errors import EdgekdError, RecipeError, UsageError
-from edgekd.pipeline import stages
-from edgekd.pipeline.context import Context
+from edgekd.errors import UsageError
 from edgekd.progress import NullReporter, Reporter
 from edgekd.recipe.schema import Recipe
 from edgekd.rundir import RunDir, config_hash
-
-StageFn = Callable[[Context], None]
-
-# Stages whose results live only in the manifest and files: skipped on resume once done.
-# The others are cheap or restore themselves (data, cached teacher, checkpoints), or rebuild
-# the in-memory models that later stages need (pruning, exports).
-RESUMABLE = {"evaluate", "profile"}
 
 
 @dataclass
@@ -31,34 +24,6 @@ class RunResult:
     run_dir: Path
     manifest: dict[str, Any]
     report: dict[str, Any]
-
-
-def plan(recipe: Recipe) -> list[tuple[str, StageFn]]:
-    """The stages this recipe runs, in order."""
-    out: list[tuple[str, StageFn]] = [
-        ("data", stages.stage_data),
-        ("teacher", stages.stage_teacher),
-        ("teacher_outputs", stages.stage_teacher_outputs),
-        ("distill", stages.stage_distill),
-    ]
-    if recipe.distill.baseline:
-        out.append(("baseline", stages.stage_baseline))
-    if recipe.prune.method != "none":
-        out.append(("prune", stages.stage_prune))
-    if "onnx" in recipe.export.formats:
-        out.append(("export_onnx", stages.stage_export_onnx))
-    if recipe.quantize.method != "none":
-        if recipe.quantize.method != "qat" and "onnx" not in recipe.export.formats:
-            raise RecipeError(
-                f"quantize.method: {recipe.quantize.method!r} quantizes the ONNX export; "
-                "add onnx to export.formats (or use method qat)"
-            )
-        out.append(("quantize", stages.stage_quantize))
-    if "tflite" in recipe.export.formats:
-        out.append(("export_tflite", stages.stage_export_tflite))
-    out.append(("evaluate", stages.stage_evaluate))
-    out.append(("profile", stages.stage_profile))
-    return out
 
 
 def compress(
@@ -70,11 +35,15 @@ def compress(
 ) -> RunResult:
     """Run ``recipe`` (default: the built-in digits recipe) and return the run directory.
 
-    Raises the typed errors of :mod:`edgekd.errors`; the manifest records which stage failed.
+    Raises the typed errors of :mod:`edgekd.errors`; the manifest records which pass failed.
     """
     from edgekd.cache import Cache, cache_root
+    from edgekd.data.loaders import load_data
     from edgekd.data.text import resolve_tokenizers
     from edgekd.models.preflight import check_models
+    from edgekd.passes import Services
+    from edgekd.pipeline.engine import run_passes
+    from edgekd.pipeline.plan import plan
     from edgekd.recipe.load import load_recipe
     from edgekd.report.build import write_reports
     from edgekd.train.threads import torch_threads
@@ -84,7 +53,7 @@ def compress(
     reporter = reporter or NullReporter()
     out = Path(out_dir) if out_dir is not None else recipe.output.dir
     recipe_json = recipe.model_dump(mode="json")
-    run = None
+    passes = plan(recipe)  # a recipe the plan refuses never makes a run directory
     if resume:
         run = RunDir.latest_unfinished(out, recipe.output.name, config_hash(recipe_json))
         if run is None:
@@ -95,29 +64,23 @@ def compress(
         reporter.log(f"resuming {run.path}")
     else:
         run = RunDir.create(out, recipe.output.name, recipe_json)
-    ctx = Context(
-        recipe=recipe,
-        run=run,
-        reporter=reporter,
-        cache=Cache(
-            cache_root(recipe.output.cache_dir), record=run.manifest.setdefault("cache", []).append
-        ),
+    attempts = run.manifest.setdefault("attempts", [])
+    attempts.append(
+        {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "resume": resume}
     )
+    current = {"pass": ""}
+    events = run.manifest.setdefault("cache", [])
+    cache = Cache(
+        cache_root(recipe.output.cache_dir),
+        record=lambda e: events.append({**e, "pass": current["pass"]}),
+    )
+    env = Services(reporter, cache, functools.cache(lambda: load_data(recipe.data)))
     run.manifest["status"] = "running"
     with torch_threads(recipe.threads):
-        for name, fn in plan(recipe):
-            if name in RESUMABLE and run.stage_done(name):
-                continue
-            started = run.begin_stage(name)
-            try:
-                fn(ctx)
-            except BaseException as exc:
-                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-                run.manifest["status"] = status
-                msg = str(exc) if isinstance(exc, EdgekdError) else f"{type(exc).__name__}: {exc}"
-                run.end_stage(name, started, status=status, error=msg)
-                raise
-            run.end_stage(name, started)
+        skipped = run_passes(
+            passes, recipe, run, env, on_pass=lambda n: current.update({"pass": n})
+        )
+    attempts[-1]["skipped"] = skipped
     run.manifest["status"] = "complete"
     report = write_reports(run)
     run.save()

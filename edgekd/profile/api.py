@@ -13,11 +13,11 @@ from edgekd.profile.budgets import judge, resolve_budget
 from edgekd.profile.compat import check
 from edgekd.profile.config import DEFAULT_TARGETS, TargetsConfig
 from edgekd.profile.graph import GraphSummary
-from edgekd.profile.op_support import RUNTIME_NAMES, host_loads, unsupported_ops
+from edgekd.profile.op_support import host_loads, unsupported_ops
 from edgekd.profile.schema import Runtime, Target
 from edgekd.profile.simulate import simulate
 from edgekd.profile.static import analyze
-from edgekd.profile.targets import load_runtimes, load_target
+from edgekd.profile.targets import load_runtimes, load_target, runtime_names
 
 SCHEMA = "edgekd.profile/1"
 
@@ -46,7 +46,7 @@ def profile(
     names = [str(t) for t in (targets or list(DEFAULT_TARGETS))]
     runtimes = load_runtimes()
     if runtime is not None and runtime not in runtimes:
-        raise UsageError(f"unknown runtime {runtime!r}; valid runtimes: {', '.join(RUNTIME_NAMES)}")
+        raise UsageError(f"unknown runtime {runtime!r}; valid runtimes: {', '.join(runtimes)}")
     loaded = [load_target(n) for n in names]
     unknown = sorted(set(budgets or {}) - set(names) - {t.id for t in loaded})
     if unknown:
@@ -90,9 +90,13 @@ def _mcu_facts(summary: GraphSummary, targets: list[Target]) -> dict[str, Any]:
 
 
 def profile_with(
-    model: str | Path, config: TargetsConfig, accuracy: float | None = None
+    model: str | Path,
+    config: TargetsConfig,
+    accuracy: float | None = None,
+    input_shapes: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
-    """``profile()`` driven by a recipe's ``targets:`` section."""
+    """``profile()`` driven by a recipe's ``targets:`` section; ``input_shapes`` (the data's
+    real input signature) applies where the section sets none."""
     return profile(
         model,
         targets=list(config.names),
@@ -102,7 +106,7 @@ def profile_with(
         threads=config.threads,
         accuracy=accuracy,
         strict=config.strict,
-        input_shapes=dict(config.input_shapes) or None,
+        input_shapes=dict(config.input_shapes) or input_shapes,
     )
 
 
@@ -121,7 +125,7 @@ def _model_section(s: GraphSummary) -> dict[str, Any]:
         "input_shapes": s.input_shapes,
         "shape_notes": s.shape_notes,
         "op_types": s.op_types,
-        "op_support": {rt: {"unsupported": unsupported_ops(s, rt)} for rt in RUNTIME_NAMES},
+        "op_support": {rt: {"unsupported": unsupported_ops(s, rt)} for rt in runtime_names()},
     }
 
 
@@ -136,15 +140,16 @@ def _target_row(
     strict: bool,
     mcu: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    from edgekd.profile.mcu import MCU_RUNTIMES, explain_ram, tflm_reasons
+    from edgekd.profile.mcu import explain_ram, tflm_reasons
 
     mcu = mcu or {}
     rt_name = runtime or target.runtimes.default
     rt = runtimes[rt_name]
     reasons, notes = check(summary, target, rt_name, rt)
     arena = mcu.get("arena")
-    reasons += tflm_reasons(arena, rt_name)
-    measured = arena.arena_bytes if arena is not None and rt_name in MCU_RUNTIMES else None
+    on_tflm = rt.ops == "tflm"  # the TFLite Micro interpreter measured this file's arena
+    reasons += tflm_reasons(arena, on_tflm)
+    measured = arena.arena_bytes if arena is not None and on_tflm else None
     row: dict[str, Any] = {
         "name": target.id,
         "title": target.name,

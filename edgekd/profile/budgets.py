@@ -94,3 +94,24 @@ def _fmt(key: str, v: float) -> str:
     if key == "energy_mj":
         return f"{v:.4g} mJ"
     return f"{v:.4g}"
+
+
+def budget_failures(profiles: list[dict[str, Any]]) -> list[str]:
+    """Where a verdict is ``fail``: ``TARGET`` in a model's profile, ``ARTIFACT on TARGET`` in
+    a run's profiles (those carry the artifact's id)."""
+    return [
+        f"{p['artifact']} on {t['name']}" if p.get("artifact") else t["name"]
+        for p in profiles
+        for t in p.get("targets", [])
+        if t.get("verdict") == "fail"
+    ]
+
+
+def check_budgets(profiles: list[dict[str, Any]]) -> None:
+    """The verdict ``--fail-on-budget`` acts on: a ``BudgetError`` (exit 3) naming every
+    failing target, or nothing."""
+    from edgekd.errors import BudgetError
+
+    failing = budget_failures(profiles)
+    if failing:
+        raise BudgetError("budget violated: " + ", ".join(failing))

@@ -164,11 +164,6 @@ def band_from(errors: list[float], coverage: float = 0.9) -> float:
     return round(max(1.25, math.exp(logs[k])), 3)
 
 
-def with_bands(runtimes: dict[str, Runtime], bands: dict[str, float]) -> dict[str, Runtime]:
-    """Copies of the runtimes with their uncertainty band replaced where given."""
-    return {n: rt.model_copy(update={"band": bands.get(n, rt.band)}) for n, rt in runtimes.items()}
-
-
 def fit_all(
     runtimes: dict[str, Runtime], rows: list[Row], summaries: dict[tuple[str, str], GraphSummary]
 ) -> dict[str, Runtime]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from edgekd.errors import BudgetError, EdgekdError, UsageError
+from edgekd.errors import EdgekdError, UsageError
 from edgekd.report import fmt
 from edgekd.report.term import Col, console, print_table, wrap_items
 
@@ -43,7 +43,9 @@ def profile_cmd(
     target: list[str] = typer.Option(
         [], "--target", "-t", help="Target id or target YAML path (repeatable)"
     ),
-    runtime: str | None = typer.Option(None, help="litert|onnxruntime|tflm|tflm-cmsis-nn"),
+    runtime: str | None = typer.Option(
+        None, help="A runtime of targets/runtimes.yaml (default: each target's own)"
+    ),
     budget: list[str] = typer.Option([], help="Override a budget: NAME.KEY=VALUE (repeatable)"),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report"),
     no_measure: bool = typer.Option(False, "--no-measure", help="Skip host measurement"),
@@ -76,9 +78,10 @@ def profile_cmd(
         typer.echo(json.dumps(report, indent=2))
     else:
         print_report(report)
-    failed = [t["name"] for t in report["targets"] if t["verdict"] == "fail"]
-    if fail_on_budget and failed:
-        raise BudgetError(f"budget violated on {', '.join(failed)}")
+    if fail_on_budget:
+        from edgekd.profile.budgets import check_budgets
+
+        check_budgets([report])
 
 
 TARGET_COLS = [

@@ -44,7 +44,7 @@ def check(
     bad = unsupported_ops(summary, rt_name)
     if bad:
         reasons.append(f"unsupported op(s) for {rt_name}: {', '.join(bad)}")
-    native = "tflite" if rt_name != "onnxruntime" else "onnx"
+    native = runtime.format
     if summary.format != native:
         notes.append(f"{summary.format} graph simulated as converted for {rt_name} ({native})")
     return reasons, notes

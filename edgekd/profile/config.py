@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from edgekd.profile.schema import BUDGET_KEYS, RUNTIMES
+from edgekd.profile.schema import BUDGET_KEYS
 
 DEFAULT_TARGETS = ("pixel-4", "rpi-4", "nucleo-l4r5zi")  # a phone, a board, a microcontroller
 
@@ -35,8 +35,10 @@ class TargetsConfig(BaseModel):
     @field_validator("runtime")
     @classmethod
     def _known_runtime(cls, v: str | None) -> str | None:
-        if v is not None and v not in RUNTIMES:
-            raise ValueError(f"unknown runtime {v!r}; valid: {', '.join(RUNTIMES)}")
+        from edgekd.profile.targets import runtime_names
+
+        if v is not None and v not in runtime_names():
+            raise ValueError(f"unknown runtime {v!r}; valid: {', '.join(runtime_names())}")
         return v
 
     @field_validator("input_shapes")

@@ -10,8 +10,6 @@ from edgekd.profile.graph import GraphSummary
 if TYPE_CHECKING:
     from edgekd.runtime.tflm import TflmArena
 
-MCU_RUNTIMES = ("tflm", "tflm-cmsis-nn")
-
 
 def measure_tflm(summary: GraphSummary) -> TflmArena | None:
     """TFLM's arena for an int8 .tflite file (DESIGN: ``model.tflm_arena_bytes``); None for
@@ -38,9 +36,9 @@ def memory_peak(summary: GraphSummary, top: int = 5) -> dict[str, Any] | None:
     }
 
 
-def tflm_reasons(arena: TflmArena | None, rt_name: str) -> list[str]:
+def tflm_reasons(arena: TflmArena | None, on_tflm: bool) -> list[str]:
     """Why a TFLM runtime cannot run the file, from what the interpreter failed to resolve."""
-    if arena is None or arena.ok or rt_name not in MCU_RUNTIMES:
+    if arena is None or arena.ok or not on_tflm:
         return []
     ops = ", ".join(arena.unsupported_ops)
     if ops:

@@ -18,11 +18,10 @@ it is unsupported; if it refuses, the table's verdict stands.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from edgekd.profile.graph import GraphSummary
-
-RUNTIME_NAMES = ("litert", "onnxruntime", "tflm", "tflm-cmsis-nn")
 
 TFLM_OPS = frozenset(
     """
@@ -112,22 +111,43 @@ def _onnx_op_known(op: str) -> bool:
         return op in ONNX_TO_TFLITE or op in ORT_CONTRIB
 
 
+def litert_ops(op_type: str, fmt: str) -> bool:
+    """LiteRT: every TFLite builtin and its shipped custom ops; ONNX ops the converter lowers."""
+    if fmt == "onnx":
+        return op_type in ONNX_TO_TFLITE
+    return _litert_builtin(op_type)
+
+
+def onnxruntime_ops(op_type: str, fmt: str) -> bool:
+    """ONNX Runtime's CPU EP: the ONNX default domain plus its contrib ops."""
+    if fmt == "onnx":
+        return _onnx_op_known(op_type)
+    return op_type in TFLITE_TO_ONNX
+
+
+def tflm_ops(op_type: str, fmt: str) -> bool:
+    """TFLite Micro's op resolver (CMSIS-NN falls back to it for what it does not optimize)."""
+    if fmt == "onnx":
+        lowered = ONNX_TO_TFLITE.get(op_type)
+        return lowered is not None and all(t in TFLM_OPS for t in lowered)
+    return op_type in TFLM_OPS
+
+
+# op set -> whether it has a kernel for (op type, graph format); each runtime in
+# targets/runtimes.yaml names its op set (``ops:``), so a runtime that runs a known op set
+# is one YAML entry, and one that runs a new one adds its table here
+OP_SETS: dict[str, Callable[[str, str], bool]] = {
+    "litert": litert_ops,
+    "onnxruntime": onnxruntime_ops,
+    "tflm": tflm_ops,
+}
+
+
 def supports(runtime: str, op_type: str, fmt: str) -> bool:
     """Whether ``runtime`` has a kernel for ``op_type`` of a graph in format ``fmt``."""
-    if fmt == "onnx":
-        if runtime == "onnxruntime":
-            return _onnx_op_known(op_type)
-        lowered = ONNX_TO_TFLITE.get(op_type)
-        if lowered is None:
-            return False
-        if runtime == "litert":
-            return True
-        return all(t in TFLM_OPS for t in lowered)
-    if runtime == "litert":
-        return _litert_builtin(op_type)
-    if runtime == "onnxruntime":
-        return op_type in TFLITE_TO_ONNX
-    return op_type in TFLM_OPS
+    from edgekd.profile.targets import load_runtimes
+
+    return OP_SETS[load_runtimes()[runtime].ops](op_type, fmt)
 
 
 def unsupported_ops(summary: GraphSummary, runtime: str) -> list[str]:
@@ -157,16 +177,3 @@ def host_loads(path: str | Path, summary: GraphSummary) -> list[str]:
     except Exception:  # the runtime has no kernel for some op: the table stands
         return []
     return [native]
-
-
-def op_report(path: str | Path) -> dict[str, dict[str, list[str]]]:
-    """For each runtime: the model's op types it supports and those it does not."""
-    from edgekd.profile.static import analyze
-
-    summary = analyze(path)
-    summary.loaded_by = host_loads(path, summary)
-    out: dict[str, dict[str, list[str]]] = {}
-    for rt in RUNTIME_NAMES:
-        bad = unsupported_ops(summary, rt)
-        out[rt] = {"supported": [o for o in summary.op_types if o not in bad], "unsupported": bad}
-    return out

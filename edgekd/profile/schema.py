@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    field_validator,
+    model_validator,
+)
 
 PRECISIONS = ("fp32", "fp16", "int8")
-RUNTIMES = ("litert", "onnxruntime", "tflm", "tflm-cmsis-nn")
 BUDGET_KEYS = ("latency_ms", "ram_bytes", "flash_bytes", "energy_mj", "min_accuracy")
 REQUIRED_SOURCES = ("cores", "macs_per_cycle", "memory", "bandwidth", "power")
-
-RuntimeName = Literal["litert", "onnxruntime", "tflm", "tflm-cmsis-nn"]
 
 
 class _Strict(BaseModel):
@@ -78,8 +83,19 @@ class Budgets(_Strict):
 
 
 class TargetRuntimes(_Strict):
-    default: RuntimeName
-    supported: list[RuntimeName]
+    default: str
+    supported: list[str]
+
+    @field_validator("default", "supported")
+    @classmethod
+    def _known(cls, v: str | list[str]) -> str | list[str]:
+        from edgekd.profile.targets import runtime_names
+
+        names = runtime_names()
+        for name in [v] if isinstance(v, str) else v:
+            if name not in names:
+                raise ValueError(f"unknown runtime {name!r}; runtimes.yaml has {', '.join(names)}")
+        return v
 
     @model_validator(mode="after")
     def _default_supported(self) -> TargetRuntimes:
@@ -158,6 +174,8 @@ class Runtime(_Strict):
     type's ``kernels`` in cores.yaml)."""
 
     description: str
+    ops: str = Field(description="its op table: a key of OP_SETS in profile/op_support.py")
+    format: Literal["onnx", "tflite"] = "tflite"
     kernels: dict[str, str] = {}
     device_kinds: list[Literal["phone", "board", "mcu"]]
     precisions: list[Literal["fp32", "fp16", "int8"]]
@@ -181,3 +199,12 @@ class Runtime(_Strict):
         if unknown:
             raise ValueError(f"fitted/priors name unknown efficiency factors: {unknown}")
         return self
+
+    @field_validator("ops")
+    @classmethod
+    def _known_ops(cls, v: str) -> str:
+        from edgekd.profile.op_support import OP_SETS
+
+        if v not in OP_SETS:
+            raise ValueError(f"unknown op set {v!r}; op_support.OP_SETS has {', '.join(OP_SETS)}")
+        return v

@@ -84,9 +84,24 @@ def list_targets() -> list[Target]:
     return [_load_shipped(i) for i in shipped_target_ids()]
 
 
+def runtime_names() -> tuple[str, ...]:
+    """Every runtime edgekd knows: the entries of the shipped ``runtimes.yaml``."""
+    return tuple(_read_yaml(targets_dir() / RUNTIMES_FILE))
+
+
 def load_runtimes(path: str | Path | None = None) -> dict[str, Runtime]:
     """Runtime cost models and support from ``runtimes.yaml`` (written by calibrate.py)."""
-    p = Path(path) if path else targets_dir() / RUNTIMES_FILE
+    if path is None:
+        return dict(_shipped_runtimes())
+    return _parse_runtimes(Path(path))
+
+
+@lru_cache(maxsize=1)
+def _shipped_runtimes() -> dict[str, Runtime]:
+    return _parse_runtimes(targets_dir() / RUNTIMES_FILE)
+
+
+def _parse_runtimes(p: Path) -> dict[str, Runtime]:
     data = _read_yaml(p)
     out: dict[str, Runtime] = {}
     for name, body in data.items():

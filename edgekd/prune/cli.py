@@ -47,11 +47,12 @@ def load_zoo_model(path: Path, arch: str, width: int, depth: int, data: Any) -> 
 
 def load_cli_data(spec: str) -> Any:
     """``digits`` (or another built-in) or a PATH.npz with arrays 'x' and 'y'."""
-    from edgekd.data.config import BUILTIN_DATASETS, DataConfig
+    from edgekd.data.config import DataConfig
     from edgekd.data.loaders import load_data
+    from edgekd.data.sources import BUILTIN
 
     # pruning draws no calibration samples: ask for one, so small data sets are not refused
-    if spec in BUILTIN_DATASETS:
+    if spec in BUILTIN:
         return load_data(DataConfig(source=spec, calib_samples=1))  # type: ignore[arg-type]
     return load_data(DataConfig(source="npz", path=Path(spec), calib_samples=1))
 

@@ -78,7 +78,7 @@ def qat(
     history = kd_fine_tune(qmodel, cfg.qat, data, teacher_logits, kd_loss(distill), progress)
     freeze(qmodel)
     out_path = Path(out_path)
-    export_onnx(qmodel, data.val.take(2), out_path)
+    export_onnx(qmodel, data.val.take(2), out_path, gate=False)  # QAT gates on top-1 below
     fold_weight_quantize(out_path)
     reference = predict(qmodel, data.val)
     logits = OnnxRunner(out_path).predict(data.val)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgekd.artifact import MODEL_FORMATS
 from edgekd.fileio import atomic_write_text
 from edgekd.report import analysis
 from edgekd.rundir import RunDir
@@ -38,13 +39,14 @@ ARTIFACT_KEYS = (
 
 def build_report(manifest: dict[str, Any]) -> dict[str, Any]:
     """The report: resolved recipe, artifacts, profiles, timings, and what they imply."""
-    raw = list(manifest.get("artifacts") or [])
+    every = list(manifest.get("artifacts") or [])
+    raw = [a for a in every if a.get("format") in MODEL_FORMATS]
     artifacts = []
     for a in raw:
         row = {k: a.get(k) for k in ARTIFACT_KEYS}
         row["runtime"] = (a.get("extra") or {}).get("runtime")
         artifacts.append(row)
-    profiles = list(manifest.get("profiles") or [])
+    profiles = profiles_of(manifest)
     chosen = analysis.chosen(artifacts, profiles)
     stages = manifest.get("stages") or {}
     return {
@@ -55,7 +57,7 @@ def build_report(manifest: dict[str, Any]) -> dict[str, Any]:
         "created": manifest.get("created"),
         "config_hash": manifest.get("config_hash"),
         "recipe": manifest.get("recipe"),
-        "data": manifest.get("data"),
+        "data": _data_summary(manifest, every),
         "versions": manifest.get("versions"),
         "artifacts": artifacts,
         "profiles": profiles,
@@ -74,6 +76,26 @@ def build_report(manifest: dict[str, Any]) -> dict[str, Any]:
         "pareto_front": analysis.pareto_front(artifacts, profiles),
         "training": analysis.training(raw),
     }
+
+
+def profiles_of(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """One profile per profiled artifact (``extra.profile``; older runs kept a list)."""
+    if manifest.get("profiles"):
+        return list(manifest["profiles"])
+    return [
+        {"artifact": a["id"], **a["extra"]["profile"]}
+        for a in manifest.get("artifacts") or []
+        if (a.get("extra") or {}).get("profile")
+    ]
+
+
+def _data_summary(manifest: dict[str, Any], artifacts: list[dict[str, Any]]) -> Any:
+    if manifest.get("data"):
+        return manifest["data"]
+    for a in artifacts:
+        if a.get("id") == "data":
+            return (a.get("extra") or {}).get("summary")
+    return None
 
 
 def warnings(artifacts: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -51,26 +51,37 @@ def load_teacher_file(cfg: TeacherConfig, data: DataSplits) -> Teacher:
     if not path.is_file():
         raise ModelFileError(f"teacher.path: file not found: {path}")
     suffix = path.suffix.lower()
-    loaders: dict[str, Callable[[Path, TeacherConfig, DataSplits], Teacher]] = {
-        ".safetensors": _load_state_dict,
-        ".pt": _load_torch_file,
-        ".pth": _load_torch_file,
-        ".pt2": _load_torch_file,
-        ".onnx": _load_onnx,
-        ".skops": _load_sklearn,
-        ".joblib": _load_sklearn,
-        ".pkl": _load_sklearn,
-        ".pickle": _load_sklearn,
-    }
-    if suffix not in loaders:
+    if suffix not in TEACHER_KINDS:
         raise ModelFileError(
             f"teacher.path: {path}: unknown teacher format {suffix!r}; expected one of "
-            + ", ".join(sorted(loaders))
+            + ", ".join(sorted(TEACHER_KINDS))
         )
-    teacher = loaders[suffix](path, cfg, data)
+    teacher = TEACHER_KINDS[suffix](path, cfg, data)
     if cfg.input == "raw":
         teacher = _with_raw_inputs(teacher, data)
     check_class_count(teacher, data)
+    return teacher
+
+
+def teacher_from_file(
+    path: Path,
+    cfg: TeacherConfig,
+    data: DataSplits,
+    spec: dict[str, Any] | None = None,
+    kind: str = "file",
+) -> Teacher:
+    """The teacher in ``path`` (a run directory's copy): one edgekd built from a model source
+    (``spec``: weights plus the spec to rebuild it; normalized inputs) or a file the recipe
+    named (``cfg`` says how to read it). Its identity is the one it had when first made, so
+    the caches keyed by it keep hitting."""
+    if spec is None:
+        return load_teacher_file(cfg.model_copy(update={"path": path}), data)
+    from edgekd.models.load import load_model
+    from edgekd.models.spec import ModelSpec
+
+    model_spec = ModelSpec.from_dict(spec)
+    teacher = torch_teacher(load_model(path, model_spec), kind, sha256_file(path), path)
+    teacher.spec = model_spec
     return teacher
 
 
@@ -168,52 +179,20 @@ def _load_torch_file(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teache
 
 
 def _load_torchscript(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:
-    import torch
+    from edgekd.models.load import load_script
 
-    try:
-        module = torch.jit.load(str(path), map_location="cpu")
-    except Exception as exc:
-        raise ModelFileError(
-            f"{path}: not a readable TorchScript file (corrupt or truncated?): "
-            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-        ) from None
-    return torch_teacher(module, "torchscript", sha256_file(path), path)
+    return torch_teacher(load_script(path), "torchscript", sha256_file(path), path)
 
 
 def _load_exported(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:
-    """A ``torch.export`` program. One exported with a static batch size B is run in chunks of
-    B (the last chunk zero-padded), since its graph accepts no other batch size."""
-    import torch
+    """A ``torch.export`` program, run at any batch size; its layers are not addressable
+    (feature methods need a state dict with ``teacher.arch``)."""
+    from edgekd.models.load import exported_module
+    from edgekd.train.loop import predict
 
-    try:
-        program = torch.export.load(str(path))
-    except Exception as exc:
-        raise ModelFileError(
-            f"{path}: not a readable torch.export file (corrupt or truncated?): {exc}"
-        ) from None
-    module = program.module()
-    user_inputs = set(program.graph_signature.user_inputs)
-    dims = [
-        n.meta["val"].shape[0]
-        for n in program.graph.nodes
-        if n.op == "placeholder" and n.name in user_inputs and "val" in n.meta
-    ]
-    static = dims[0] if dims and isinstance(dims[0], int) else None
-
-    def run(x: np.ndarray) -> np.ndarray:
-        step = static or len(x)
-        outs = []
-        with torch.no_grad():
-            for i in range(0, len(x), step):
-                chunk = x[i : i + step]
-                pad = step - len(chunk)
-                if pad:
-                    chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-                outs.append(module(torch.from_numpy(chunk)).numpy()[: step - pad])
-        return np.concatenate(outs)
-
-    params = sum(int(p.numel()) for p in program.state_dict.values())
-    return Teacher("exported", sha256_file(path), path, run, module=None, params=params)
+    module = exported_module(path)
+    params = sum(int(p.numel()) for p in module.parameters())
+    return Teacher("exported", sha256_file(path), path, lambda x: predict(module, x), params=params)
 
 
 def _load_onnx(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:
@@ -261,3 +240,18 @@ def _load_sklearn(path: Path, cfg: TeacherConfig, data: DataSplits) -> Teacher:
 
     classes = [str(c) for c in est.classes_] if hasattr(est, "classes_") else None
     return Teacher("sklearn", sha256_file(path), path, run, classes=classes)
+
+
+# file suffix -> loader (path, teacher config, data) -> Teacher: every kind of teacher file
+# `teacher.path` accepts. To add one, write its loader and add its suffix here.
+TEACHER_KINDS: dict[str, Callable[[Path, TeacherConfig, DataSplits], Teacher]] = {
+    ".safetensors": _load_state_dict,
+    ".pt": _load_torch_file,
+    ".pth": _load_torch_file,
+    ".pt2": _load_torch_file,
+    ".onnx": _load_onnx,
+    ".skops": _load_sklearn,
+    ".joblib": _load_sklearn,
+    ".pkl": _load_sklearn,
+    ".pickle": _load_sklearn,
+}

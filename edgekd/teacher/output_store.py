@@ -213,6 +213,13 @@ def open_entry(folder: Path, splits: dict[str, int]) -> dict[str, ShardedLogits]
     return out
 
 
+def open_folder(folder: Path) -> dict[str, ShardedLogits]:
+    """Every split of the complete entry in ``folder`` (a cache entry, or its copy in a run
+    directory: ``teacher/outputs``), memory-mapped."""
+    index = json.loads((Path(folder) / "index.json").read_text(encoding="utf-8"))
+    return open_entry(Path(folder), {k: v["rows"] for k, v in index["splits"].items()})
+
+
 def entry_bytes(folder: Path) -> int:
     """Bytes the entry takes on disk."""
     return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())

@@ -70,9 +70,13 @@ def test_every_method_runs_from_the_recipe(cli, tmp_path, sets):
     student = _artifacts(run_dir_of(r.stdout))["student"]
     method = sets[0].split("=")[1]
     assert student["extra"]["method"] == method
-    # a few epochs on a handful of synthetic inputs prove nothing about data-free accuracy
-    floor = 0.0 if method == "data_free" else 0.1
-    assert student["metrics"]["accuracy"] >= floor
+    if method == "data_free":
+        # 3 epochs on 32 synthetic inputs leave the student near chance; what must hold is that
+        # DeepInversion made inputs the teacher reads as their target classes (chance: 0.1)
+        synthetic = student["extra"]["data_free"]["synthetic"]
+        assert synthetic["samples"] == 32 and synthetic["teacher_target_accuracy"] > 0.2
+    else:
+        assert student["metrics"]["accuracy"] > 0.1  # above chance after 3 epochs
 
 
 def test_unknown_hint_layer_exits_2_with_close_matches(cli, tmp_path):

@@ -48,7 +48,7 @@ def exported(
             sample = np.ascontiguousarray(digits.test.x[:1])
             cache[key] = export_tflite(
                 student, sample, path, precision, calib=digits.calib.x, int8_io=int8_io
-            )
+            ).meta
         return cache[key]
 
     return get

@@ -17,7 +17,10 @@ def model():
 
 def test_export_has_a_dynamic_batch_axis_and_passes_parity(tmp_path, model):
     x = np.random.default_rng(0).normal(size=(7, 1, 8, 8)).astype(np.float32)
-    path = export_onnx(model, x[:1], tmp_path / "m.onnx", opset=17)
+    result = export_onnx(model, x[:1], tmp_path / "m.onnx", opset=17, parity_x=x)
+    path = result.path
+    # the export checked itself on 7 rows, not on the 1 it was traced with
+    assert result.parity.status == "pass" and result.parity.batch_size == 7
     graph = onnx.load(str(path))
     assert graph.opset_import[0].version == 17
     assert graph.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
@@ -28,7 +31,7 @@ def test_export_has_a_dynamic_batch_axis_and_passes_parity(tmp_path, model):
 
 def test_parity_failure_names_output_diff_and_tolerance(tmp_path, model):
     x = np.random.default_rng(0).normal(size=(5, 1, 8, 8)).astype(np.float32)
-    path = export_onnx(model, x[:1], tmp_path / "m.onnx")
+    path = export_onnx(model, x[:1], tmp_path / "m.onnx").path
     with torch.no_grad():  # the parent changes after export: the file no longer matches it
         model.classifier.bias += 0.5
     report = check_onnx_parity(model, path, x, atol=1e-4, rtol=1e-3)

@@ -1,32 +1,12 @@
-"""``edgekd export``: exit codes and messages through a Typer app with ``register``."""
+"""``edgekd export``: exit codes and messages through the real entry point."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-import typer
-from typer.testing import CliRunner
 
-from edgekd.errors import EdgekdError
-from edgekd.export.cli import register
-
-
-def invoke(args: list[str]) -> tuple[int, str]:
-    """Like the lead's ``edgekd.cli.main``: an EdgekdError becomes its message and exit code."""
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:  # keeps ``export`` a subcommand
-        pass
-
-    register(app)
-    result = CliRunner().invoke(app, args)
-    if isinstance(result.exception, EdgekdError):
-        return result.exception.exit_code, f"error: {result.exception}"
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
+from tests.conftest import run_cli as invoke
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import torch
 from edgekd.errors import DataError, StageError, UsageError
 from edgekd.export.tflite_config import TfliteConfig
 from edgekd.export.tflite_export import export_tflite
-from edgekd.export.tflite_parity import check_tflite_parity, parity_inputs
+from edgekd.export.tflite_parity import check_tflite_parity
 from edgekd.runtime.litert import TfliteRunner, load_interpreter
 
 # dtypes each precision must (and must not) put in the file
@@ -53,8 +53,6 @@ def test_quantized_weights_are_smaller(exported):
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_float_parity_on_another_batch_size(student, exported, digits, precision):
     meta = exported(precision)
-    x = parity_inputs(digits.val.x, meta["export_batch"], 1)  # 1 == export batch -> 2 rows
-    assert len(x) == 2
     report = check_tflite_parity(student, meta["path"], digits.val.x[:7], precision)
     assert report.status == "pass" and report.batch_size == 7
     if precision == "fp32":
@@ -142,23 +140,16 @@ def test_config_rejects_int8_io_without_int8():
     assert TfliteConfig().tolerances("int8")[2] == 0.97
 
 
-def test_export_set_writes_and_gates_each_precision(student, digits, tmp_path):
-    from edgekd.export.tflite_stage import export_tflite_set
+def test_export_checks_itself_on_another_batch_size(student, digits, tmp_path):
+    from edgekd.export.parity import parity_batch
 
-    cfg = TfliteConfig(precision=["fp32", "int8"], int8_io=True, calib_samples=64)
-    metas = export_tflite_set(
-        student,
-        tmp_path,
-        cfg,
-        sample=digits.test.x[:1],
-        calib=digits.calib.x,
-        parity_x=digits.val.x,
-    )
-    assert [m["precision"] for m in metas] == ["fp32", "int8"]
-    assert [p.name for p in sorted(tmp_path.iterdir())] == [
-        "student.fp32.tflite",
-        "student.int8-io.tflite",
-    ]
-    assert metas[1]["input"]["dtype"] == "int8" and metas[1]["calibration_samples"] == 64
-    assert all(m["parity"]["status"] == "pass" for m in metas)
-    assert metas[1]["parity"]["batch_size"] == len(digits.val.x)
+    x = digits.val.x
+    assert len(parity_batch(x, 7, 7)) == 8 and len(parity_batch(x[:7], 7, 7)) == 6
+    # int8 with int8 I/O: gated on top-1 agreement over the real rows given
+    q = export_tflite(
+        student, x[:1], tmp_path / "q.tflite", "int8", calib=digits.calib.x[:64], int8_io=True,
+        parity_x=x,
+    )  # fmt: skip
+    assert q.meta["input"]["dtype"] == "int8" and q.meta["calibration_samples"] == 64
+    assert q.parity.status == "pass" and q.parity.top1_agreement is not None
+    assert q.parity.batch_size == len(x) and q.path == tmp_path / "q.tflite"

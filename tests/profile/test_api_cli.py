@@ -6,27 +6,16 @@ import sys
 from pathlib import Path
 
 import pytest
-import typer
 import yaml
-from typer.testing import CliRunner
 
-from edgekd.errors import EdgekdError
 from edgekd.profile.api import profile
-from edgekd.profile.cli import register
 from edgekd.profile.targets import targets_dir
-
-app = typer.Typer()
-register(app)
+from tests.conftest import run_cli
 
 
 def run(*args: str) -> tuple[int, str]:
-    """Invoke the CLI as edgekd's main() does: an EdgekdError becomes message + exit code."""
-    res = CliRunner().invoke(app, list(args))
-    if isinstance(res.exception, EdgekdError):
-        return res.exception.exit_code, str(res.exception)
-    if res.exception and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.output
+    """``edgekd ARGS`` through the real entry point: (exit code, everything it printed)."""
+    return run_cli(list(args))
 
 
 def test_profile_json_structure(tiny_onnx: Path) -> None:

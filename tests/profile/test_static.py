@@ -9,7 +9,6 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgekd.errors import ModelFileError
 from edgekd.profile.graph import peak_live_bytes
-from edgekd.profile.op_support import op_report
 from edgekd.profile.static import analyze
 
 
@@ -88,10 +87,12 @@ def test_tflite_int8_precision(tiny_tflite_int8: Path) -> None:
     assert all(op.precision == "int8" for op in s.ops if op.op_class in ("conv", "gemm"))
 
 
-def test_op_report_lists_every_runtime(topk_onnx: Path) -> None:
-    rep = op_report(topk_onnx)
+def test_op_support_lists_every_runtime(topk_onnx: Path) -> None:
+    from edgekd.profile.api import profile
+
+    rep = profile(topk_onnx, measure=False)["model"]["op_support"]
     assert set(rep) == {"litert", "onnxruntime", "tflm", "tflm-cmsis-nn"}
-    assert rep["tflm"]["unsupported"] == ["TopK"] and "Conv" in rep["tflm"]["supported"]
+    assert rep["tflm"]["unsupported"] == ["TopK"]
     assert rep["onnxruntime"]["unsupported"] == [] and rep["litert"]["unsupported"] == []
 
 

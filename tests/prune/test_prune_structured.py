@@ -33,8 +33,8 @@ def test_structured_really_shrinks_params_macs_and_onnx(student, digits, teacher
     }
     assert after["params"] < 0.5 * before["params"]
     assert report["macs_ratio"] <= 0.5
-    dense = export_onnx(student, digits.val.x[:2], tmp_path / "dense.onnx")
-    small = export_onnx(pruned, digits.val.x[:2], tmp_path / "pruned.onnx")
+    dense = export_onnx(student, digits.val.x[:2], tmp_path / "dense.onnx").path
+    small = export_onnx(pruned, digits.val.x[:2], tmp_path / "pruned.onnx").path
     assert onnx_weight_count(small) < 0.5 * onnx_weight_count(dense)
     logits = OnnxRunner(small).predict(digits.val.x[:5])
     np.testing.assert_allclose(logits, predict(pruned, digits.val.x[:5]), atol=1e-4)

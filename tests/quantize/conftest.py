@@ -15,7 +15,7 @@ from tests.prune.conftest import digits, student, teacher_logits  # noqa: F401
 def float_onnx(tmp_path_factory: pytest.TempPathFactory, student, digits: DataSplits):  # noqa: F811
     from edgekd.export.onnx_export import export_onnx
 
-    return export_onnx(student, digits.val.x[:2], tmp_path_factory.mktemp("onnx") / "cnn.onnx")
+    return export_onnx(student, digits.val.x[:2], tmp_path_factory.mktemp("onnx") / "cnn.onnx").path
 
 
 @pytest.fixture(scope="session")
@@ -24,4 +24,4 @@ def mlp_onnx(tmp_path_factory: pytest.TempPathFactory, digits: DataSplits):  # n
 
     model = build_model("mlp", digits.input_shape, digits.num_classes, 16, 1)
     fit(model, digits.train, digits.val, TrainConfig(epochs=3, lr=5e-3))
-    return export_onnx(model, digits.val.x[:2], tmp_path_factory.mktemp("onnx") / "mlp.onnx")
+    return export_onnx(model, digits.val.x[:2], tmp_path_factory.mktemp("onnx") / "mlp.onnx").path

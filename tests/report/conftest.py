@@ -63,8 +63,7 @@ def add_int8_child(manifest: dict[str, Any]) -> dict[str, Any]:
         metrics={**onnx["metrics"], "accuracy": onnx["metrics"]["accuracy"] - 0.01},
     )
     m["artifacts"].append(child)
-    prof = copy.deepcopy(next(p for p in m["profiles"] if p["artifact"] == "student-onnx"))
-    prof["artifact"] = "student-int8"
+    prof = child["extra"]["profile"]  # a copy of student-onnx's
     for t in prof["targets"]:
         for key in ("latency_ms", "latency_ms_low", "latency_ms_high"):
             t["predicted"][key] /= 2
@@ -85,8 +84,17 @@ def add_int8_child(manifest: dict[str, Any]) -> dict[str, Any]:
             t["verdict"] = "unsupported"
             t["unsupported"] = ["unsupported op(s) for litert: DynamicQuantizeLinear"]
             t["headroom"] = {}
-    m["profiles"].append(prof)
     return m
+
+
+def profiles_in(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every profile of a run's manifest (each kept in its artifact's ``extra``)."""
+    return [a["extra"]["profile"] for a in manifest["artifacts"] if "profile" in a["extra"]]
+
+
+def first_profile(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The profile of the first profiled artifact."""
+    return profiles_in(manifest)[0]
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +106,7 @@ def with_many_targets(manifest: dict[str, Any], copies: int = 3) -> dict[str, An
     """The manifest with every target profiled ``copies`` times under new names (long ones,
     as users name their own boards), to check that plots and tables scale with the count."""
     m = copy.deepcopy(manifest)
-    for p in m["profiles"]:
+    for p in profiles_in(m):
         extra = []
         for k in range(1, copies):
             for t in p["targets"]:
@@ -129,7 +137,7 @@ def long_op_names(manifest: dict[str, Any]) -> dict[str, Any]:
     """Every profiled op renamed the way litert-torch names TFLite ops: the longest names a
     report meets (the top-ops plot must still be legible)."""
     m = copy.deepcopy(manifest)
-    for p in m["profiles"]:
+    for p in profiles_in(m):
         for t in p["targets"]:
             for i, op in enumerate(t.get("top_ops") or []):
                 op["name"], op["op_type"] = TFLITE_OP_NAMES[i % len(TFLITE_OP_NAMES)]

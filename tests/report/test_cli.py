@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edgekd.rundir import MANIFEST_SCHEMA
+from tests.report.conftest import first_profile
 
 
 def test_compress_ends_with_report_paths(compressed):
@@ -88,7 +89,7 @@ def test_report_newer_manifest_schema(cli, run_copy: Path):
 def test_compare_shows_deltas(cli, run_dir: Path, run_copy: Path):
     def slower_and_retrained(m):
         m["recipe"]["distill"]["epochs"] = 7
-        for t in m["profiles"][0]["targets"]:
+        for t in first_profile(m)["targets"]:
             t["predicted"]["latency_ms"] *= 1.5
         art = next(a for a in m["artifacts"] if a["id"] == "student-onnx")
         art["metrics"]["accuracy"] += 0.02
@@ -109,7 +110,7 @@ def test_compare_shows_deltas(cli, run_dir: Path, run_copy: Path):
 
 def test_compare_no_target_in_common(cli, run_dir: Path, run_copy: Path):
     def other_targets(m):
-        for t in m["profiles"][0]["targets"]:
+        for t in first_profile(m)["targets"]:
             t["name"] = "other-" + t["name"]
 
     _edit_manifest(run_copy, other_targets)

@@ -22,22 +22,22 @@ def test_torch_threads_sets_and_restores():
 
 
 def test_compress_trains_with_the_recipes_threads(tmp_path, monkeypatch):
-    """Every stage runs with ``recipe.threads``; the caller's setting is back afterwards,
-    even when a stage fails."""
+    """Every pass runs with ``recipe.threads``; the caller's setting is back afterwards,
+    even when a pass fails."""
     from edgekd import Recipe
+    from edgekd.data import stage
     from edgekd.pipeline import compress as pipeline
-    from edgekd.pipeline import stages
 
     seen = []
 
     class Stop(Exception):
         pass
 
-    def stage_data(ctx):
+    def run(inputs, cfg, run_dir, env):
         seen.append(torch.get_num_threads())
         raise Stop
 
-    monkeypatch.setattr(stages, "stage_data", stage_data)
+    monkeypatch.setattr(stage, "run", run)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
