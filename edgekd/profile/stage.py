@@ -15,7 +15,6 @@ from edgekd.artifact import Artifact
 from edgekd.passes import Services
 
 if TYPE_CHECKING:
-    from edgekd.data.loaders import DataSplits
     from edgekd.recipe.schema import Recipe
 
 PROFILED = ("onnx", "tflite")
@@ -32,7 +31,7 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
                 art.absolute(run_dir),
                 cfg.targets,
                 accuracy=art.metrics.get("accuracy"),
-                input_shapes=input_shapes(env.data) if art.format == "onnx" else None,
+                input_shapes=input_shapes(run_dir) if art.format == "onnx" else None,
             )
             result["model"]["path"] = art.path
             art.macs = result["model"].get("macs", art.macs)
@@ -45,10 +44,16 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
     return arts
 
 
-def input_shapes(data: DataSplits) -> dict[str, list[int]] | None:
-    """The real input signature at batch 1 (text: ``input_ids``/``attention_mask`` of the
-    data's sequence length), so a file with dynamic axes is profiled on what it will see."""
-    specs = data.specs()
-    if len(specs) == 1 and specs[0].dtype == "float32":
-        return None  # one image/feature input: the file's own static shape
-    return {s.name: [1, *s.shape] for s in specs}
+def input_shapes(run_dir: Path) -> dict[str, list[int]] | None:
+    """The real input signature at batch 1 from the data pass's ``preprocess.json`` (text:
+    ``input_ids``/``attention_mask`` of the data's sequence length), so a file with dynamic
+    axes is profiled on what it will see. None for one float input (the file's own shape)."""
+    import json
+
+    path = run_dir / "preprocess.json"
+    if not path.is_file():
+        return None
+    specs = json.loads(path.read_text(encoding="utf-8")).get("inputs") or []
+    if not specs or (len(specs) == 1 and specs[0]["dtype"] == "float32"):
+        return None
+    return {s["name"]: [1, *s["shape"]] for s in specs}

@@ -35,7 +35,9 @@ def test_second_run_never_calls_the_teacher(tmp_path, monkeypatch):
     r = fast_recipe(tmp_path)
     first = compress(r, out_dir=tmp_path / "runs")
     outputs = _art(first, "teacher-outputs")
-    assert outputs["extra"]["cache_hit"] is False and outputs["path"] == "teacher/outputs/index.json"
+    assert (
+        outputs["extra"]["cache_hit"] is False and outputs["path"] == "teacher/outputs/index.json"
+    )
     assert _art(first, "teacher")["extra"]["cache_hit"] is False  # teacher was trained
 
     def forbidden(self, x):
