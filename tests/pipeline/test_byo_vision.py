@@ -77,5 +77,5 @@ def test_mobilenet_v3_small_on_an_image_folder_end_to_end(tmp_path):
     assert {t["name"] for t in prof["student-tflite-int8"]["targets"]} == {"pixel-4", "nano-33-ble"}
     # the preprocessing every runtime must apply travels with the artifacts
     pre = json.loads((run / "preprocess.json").read_text())
-    assert pre["kind"] == "image" and pre["size"] == [16, 16] and pre["channels"] == 3
+    assert pre["kind"] == "image" and pre["image_size"] == [16, 16] and pre["channels"] == 3
     assert len(pre["mean"]) == len(pre["std"]) == 3
