@@ -93,7 +93,9 @@ def unstructured_sweep(m: dict[str, Any], data: DataSplits, quick: bool) -> list
             model, rep = prune(model, cfg, data, m["teacher_logits"], m["distill"])
             gz, sp = rep["after"]["gzip_bytes"], rep["after"]["sparsity"]
         else:
-            rep = prune(model, PruneConfig(), data, m["teacher_logits"], m["distill"])[1]
+            rep = prune(model, PruneConfig(method="none"), data, m["teacher_logits"], m["distill"])[
+                1
+            ]
             gz, sp = rep["before"]["gzip_bytes"], rep["before"]["sparsity"]
         rows.append(
             {

@@ -70,13 +70,64 @@ def run_once(cache: Path, threads: int, quick: bool) -> dict[str, Any]:
     }
 
 
+def probe_threads(threads: list[int], epochs: int, rounds: int = 3) -> list[dict[str, Any]]:
+    """The training loop alone (the default student, ``epochs`` epochs of hard-label training
+    on digits) under each thread count, interleaved ``rounds`` times so that other jobs on a
+    shared machine weigh on every setting alike: wall and CPU seconds per setting."""
+    import torch
+
+    from edgekd.data.loaders import load_data
+    from edgekd.models.zoo import build_model
+    from edgekd.train.config import TrainConfig
+    from edgekd.train.loop import fit
+    from edgekd.train.threads import torch_threads
+
+    data = load_data()
+    out: dict[int, dict[str, list[float]]] = {n: {"wall": [], "cpu": []} for n in threads}
+    for _ in range(rounds):
+        for n in threads:
+            torch.manual_seed(0)
+            model = build_model("cnn", data.input_shape, data.num_classes, width=8, depth=2)
+            with torch_threads(n):
+                t0, c0 = time.perf_counter(), time.process_time()
+                fit(model, data.train, data.val, TrainConfig(epochs=epochs))
+                out[n]["wall"].append(time.perf_counter() - t0)
+                out[n]["cpu"].append(time.process_time() - c0)
+    return [
+        {
+            "threads": n,
+            "epochs": epochs,
+            "rounds": rounds,
+            "wall_s_median": statistics.median(v["wall"]),
+            "cpu_s_median": statistics.median(v["cpu"]),
+            "wall_s": v["wall"],
+        }
+        for n, v in out.items()
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3-epoch training (script smoke test)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1], help="recipe threads to try")
     ap.add_argument("--repeats", type=int, default=1, help="runs per (threads, cache) cell")
+    ap.add_argument(
+        "--probe-epochs",
+        type=int,
+        default=0,
+        help="also time the training loop alone per --threads (interleaved A/B)",
+    )
+    ap.add_argument("--no-e2e", action="store_true", help="only the --probe-epochs timing")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args(argv)
+    probe = probe_threads(a.threads, a.probe_epochs) if a.probe_epochs else []
+    if probe:
+        cols = ["threads", "epochs", "rounds", "wall_s_median", "cpu_s_median"]
+        print_table(f"training loop alone, load average {os.getloadavg()[0]:.1f}", cols,
+                    [[r[c] for c in cols] for r in probe])  # fmt: skip
+    if a.no_e2e:
+        write_json(a.json, {"date": time.strftime("%Y-%m-%d %H:%M"), "probe": probe})
+        return 0
     rows, runs = [], []
     for threads in a.threads:
         for _ in range(a.repeats):
@@ -116,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             "date": time.strftime("%Y-%m-%d %H:%M"),
             "rows": rows,
             "runs": runs,
+            "probe": probe,
         },
     )
     return 0

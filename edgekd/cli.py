@@ -1,12 +1,14 @@
 """The ``edgekd`` command line: a thin layer over the Python API.
 
 Exit codes (DESIGN.md): 0 success, 1 pipeline failure, 2 bad usage or input, 3 budget
-violated with ``--fail-on-budget``. User errors print one message, no traceback
-(``--debug`` shows it). Heavy backends are imported inside commands, never at start-up.
+violated with ``--fail-on-budget``, 130 interrupted (Ctrl-C). User errors print one message, no
+traceback (``--debug`` shows it). Heavy backends are imported inside commands, never at
+start-up.
 """
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -25,7 +27,12 @@ _state = {"debug": False}
 
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="Show tracebacks, and the log lines of the libraries underneath."
+        ),
+    ] = False,
 ) -> None:
     _state["debug"] = debug
 
@@ -56,6 +63,7 @@ def compress(
     ] = False,
 ) -> None:
     """Run a recipe end to end: distill, prune, export, quantize, evaluate, profile, report."""
+    from edgekd.errors import Interrupted, RunInterrupted
     from edgekd.pipeline.compress import compress as run_compress
     from edgekd.progress import NullReporter, RichReporter
     from edgekd.recipe.load import load_recipe
@@ -63,9 +71,22 @@ def compress(
     r = load_recipe(
         recipe, [*(set_ or []), *(["quantize.allow_degraded=true"] if allow_degraded else [])]
     )
-    result = run_compress(
-        r, out_dir=out, resume=resume, reporter=NullReporter() if quiet else RichReporter()
-    )
+    reporter = NullReporter() if quiet else RichReporter()
+    try:
+        result = run_compress(r, out_dir=out, resume=resume, reporter=reporter)
+    except RunInterrupted as exc:
+        again = ["edgekd", "compress", *([str(recipe)] if recipe else [])]
+        for item in set_ or []:
+            again += ["--set", item]
+        again += [*(["--out", str(out)] if out else []), *(["--quiet"] if quiet else [])]
+        again += [*(["--fail-on-budget"] if fail_on_budget else [])]
+        again += [*(["--allow-degraded"] if allow_degraded else []), "--resume"]
+        raise Interrupted(
+            f"interrupted: run directory {exc.run_dir} kept (status interrupted); "
+            f"resume with: {shlex.join(again)}"
+        ) from None
+    finally:
+        reporter.close()
     from edgekd.report.summary import print_summary
 
     print_summary(result.run_dir, result.report, result.manifest)
@@ -160,19 +181,24 @@ _register_capabilities()
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: returns the exit code (the console script passes it to sys.exit);
     typed errors become one message and their exit code."""
-    from edgekd.errors import EdgekdError
+    from edgekd.errors import EdgekdError, Interrupted
 
     debug = _state["debug"] or "--debug" in (argv if argv is not None else sys.argv[1:])
+    if not debug:  # before any backend loads: their C++ logging reads the environment once
+        from edgekd.noise import quiet_backend_env
+
+        quiet_backend_env()
     try:
-        app(args=argv, standalone_mode=False)
+        # click returns the code of a ``typer.Exit`` (130 for a Ctrl-C it caught) rather
+        # than raising it when standalone_mode is off
+        code = app(args=argv, standalone_mode=False)
     except EdgekdError as exc:
         if debug:
             raise
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(str(exc) if isinstance(exc, Interrupted) else f"error: {exc}", err=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        typer.echo("interrupted; continue with --resume", err=True)
-        return 130
+    except KeyboardInterrupt:  # outside click's own handling (e.g. while it parses)
+        code = 130
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
@@ -189,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
             f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True
         )
         return 1
-    return 0
+    if code == 130:
+        typer.echo("interrupted", err=True)
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """Typed errors. Each carries the process exit code the CLI uses (see DESIGN.md).
 
 0 success; 1 the pipeline failed (a stage, a parity gate); 2 bad usage or bad input;
-3 a budget was violated and ``--fail-on-budget`` was given.
+3 a budget was violated and ``--fail-on-budget`` was given; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class EdgekdError(Exception):
@@ -51,6 +53,22 @@ class BudgetError(EdgekdError):
     """A device budget was violated and the user asked to fail on it (exit 3)."""
 
     exit_code = 3
+
+
+class Interrupted(EdgekdError):
+    """The user interrupted a command (Ctrl-C); the message says what was kept and how to
+    continue. Exit 130 (128 + SIGINT), as shells report it."""
+
+    exit_code = 130
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``compress``: the run directory is kept, marked ``interrupted`` in its
+    manifest, and ``--resume`` continues it. Still a ``KeyboardInterrupt`` for API callers."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(str(run_dir))
+        self.run_dir = Path(run_dir)
 
 
 def require(module: str, extra: str):

@@ -1,7 +1,9 @@
 """Atomic file writes and content hashes.
 
 Files are written to a temporary name in the same directory and renamed, so a crash never
-leaves a half-written file that looks whole (rename is atomic on POSIX file systems).
+leaves a half-written file that looks whole (rename is atomic on POSIX file systems). The
+final file gets mode 0666 filtered by the umask, like ``open(path, "w")``: the permissions any
+other tool would give it (0644 under umask 022, 0600 under 077).
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+PART_SUFFIX = ".part"
 
 
 @contextmanager
@@ -21,15 +25,48 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _create_temporary(path)
     try:
         yield tmp_path
+        # writers such as safetensors replace the temporary with their own 0600 file
+        os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _create_temporary(path: Path) -> Path:
+    """A new empty ``.NAME.RANDOM.part`` next to ``path`` (O_EXCL: never an existing file).
+
+    Unlike ``tempfile.mkstemp`` (always 0600), the mode is 0666 minus the umask.
+    """
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{PART_SUFFIX}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows (``/proc``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it, then restore it
+    os.umask(mask)
+    return mask
+
+
+def is_temporary(path: Path) -> bool:
+    """Whether ``path`` is a temporary left by :func:`atomic_path` (e.g. after a SIGKILL)."""
+    return path.name.startswith(".") and path.name.endswith(PART_SUFFIX)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -43,6 +43,9 @@ class NullReporter:
     def log(self, message: str) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
 
 class RichReporter:
     """Progress bars and messages on stderr with rich."""
@@ -51,6 +54,7 @@ class RichReporter:
         from rich.console import Console
 
         self.console = Console(stderr=True)
+        self._live: list[Any] = []
 
     def task(self, description: str, total: int) -> Task:
         from rich.progress import (
@@ -71,11 +75,19 @@ class RichReporter:
             transient=False,
         )
         progress.start()
+        self._live.append(progress)
         tid = progress.add_task(description, total=total, info="")
         return _RichTask(progress, tid)
 
     def log(self, message: str) -> None:
         self.console.print(message)
+
+    def close(self) -> None:
+        """Stop every bar still drawing (a stage that raised or was interrupted never closed
+        its task); otherwise the terminal keeps a hidden cursor."""
+        for progress in self._live:
+            progress.stop()
+        self._live.clear()
 
 
 class _RichTask:

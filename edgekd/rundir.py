@@ -2,7 +2,9 @@
 
 The manifest holds the resolved recipe, library versions, the config hash, lineage (each
 artifact's parent), the sha256 of every file, metrics and stage timings. It is rewritten
-atomically after every stage, so ``--resume`` can continue from the last finished stage.
+atomically after every stage, so ``--resume`` can continue from the last finished stage. It
+also names the process that writes it (pid, host, start time), so that a run left ``running``
+by a killed process can be told from one that is still going.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from edgekd.artifact import Artifact
 from edgekd.errors import UsageError
-from edgekd.fileio import atomic_write_json, sha256_bytes, sha256_file
+from edgekd.fileio import PART_SUFFIX, atomic_write_json, sha256_bytes, sha256_file
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = 1
@@ -42,6 +44,54 @@ def library_versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def this_process() -> dict[str, Any]:
+    """What identifies the process writing a run: pid, host and (Linux) its start time."""
+    pid = os.getpid()
+    return {"pid": pid, "host": platform.node(), "start_ticks": _start_ticks(pid)}
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields 3.. of ``/proc/PID/stat`` (state, ppid, ...), or None where there is none."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def _start_ticks(pid: int) -> int | None:
+    fields = _proc_stat(pid)
+    return int(fields[19]) if fields and len(fields) > 19 else None  # field 22: starttime
+
+
+def process_alive(info: dict[str, Any]) -> bool | None:
+    """Whether the process in ``info`` (from :func:`this_process`) is still running.
+
+    None when it ran on another host (cannot be checked from here). A pid that was reused
+    by another process since (different start time) or a zombie counts as ended.
+    """
+    if info.get("host") != platform.node():
+        return None
+    pid = info.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if pid == os.getpid() and info.get("start_ticks") == _start_ticks(pid):
+        return False  # this very process, which is not running that run now
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    fields = _proc_stat(pid)
+    if fields is None:
+        return True
+    if fields[0] in ("Z", "X"):  # exited, not yet reaped by its parent
+        return False
+    recorded = info.get("start_ticks")
+    return recorded is None or _start_ticks(pid) == recorded
 
 
 def config_hash(recipe_json: dict[str, Any]) -> str:
@@ -84,6 +134,7 @@ class RunDir:
             "status": "running",
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "config_hash": config_hash(recipe_json),
+            "process": this_process(),
             "recipe": recipe_json,
             "versions": library_versions(),
             "stages": {},
@@ -113,32 +164,32 @@ class RunDir:
         return cls(Path(path), manifest)
 
     @classmethod
-    def latest_unfinished(cls, out_dir: Path, name: str, chash: str) -> RunDir | None:
-        """The newest run of this recipe (same config hash) that did not complete."""
-        candidates = sorted(
-            Path(out_dir).glob(f"{name}-*/{MANIFEST}"), key=lambda p: p.stat().st_mtime
-        )
-        for mpath in reversed(candidates):
+    def unfinished(cls, out_dir: Path) -> list[RunDir]:
+        """Every run directory under ``out_dir`` that did not complete, newest first."""
+        runs = []
+        for mpath in Path(out_dir).glob(f"*/{MANIFEST}"):
             try:
                 run = cls.open(mpath.parent)
-            except UsageError:
+            except (UsageError, OSError):
                 continue
-            if (
-                run.manifest.get("config_hash") == chash
-                and run.manifest.get("status") != "complete"
-            ):
-                return run
-        return None
+            if run.manifest.get("status") != "complete":
+                runs.append(run)
+        runs.sort(key=lambda r: (r.manifest.get("created", ""), r.path.name), reverse=True)
+        return runs
+
+    def still_running(self) -> bool | None:
+        """True if the process that marked this run ``running`` is alive (None: on another
+        host, cannot tell); False for a finished, failed or interrupted run, or a killed one."""
+        if self.manifest.get("status") != "running":
+            return False
+        return process_alive(self.manifest.get("process") or {})
 
     # -- state ----------------------------------------------------------------------------
     def save(self) -> None:
         self.manifest["files"] = {
             str(p.relative_to(self.path)): self._sha256(p)
             for p in sorted(self.path.rglob("*"))
-            if p.is_file()
-            and p.name != MANIFEST
-            and not p.name.endswith(".part")
-            and "checkpoints" not in p.parts
+            if p.is_file() and _listed(p.relative_to(self.path))
         }
         atomic_write_json(self.path / MANIFEST, self.manifest)
 
@@ -196,3 +247,13 @@ class RunDir:
         """Add or replace an artifact (by id) in the manifest."""
         rest = [a for a in self.manifest["artifacts"] if a["id"] != art.id]
         self.manifest["artifacts"] = [*rest, art.to_dict()]
+
+
+def _listed(rel: Path) -> bool:
+    """Whether a file belongs in the manifest's file list: not the manifest itself, not a
+    temporary (``*.part``, or inside one), not a training checkpoint."""
+    return (
+        str(rel) != MANIFEST
+        and not any(part.endswith(PART_SUFFIX) for part in rel.parts)
+        and rel.parts[0] != "checkpoints"
+    )

@@ -20,6 +20,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
     torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)  # an op without a deterministic kernel raises
     return cache
 
 

@@ -20,7 +20,7 @@ from torch import nn
 from edgekd.data.loaders import DataSplits
 from edgekd.distill.losses import KDLoss
 from edgekd.train.config import TrainConfig
-from edgekd.train.loop import ProgressFn, fit, predict
+from edgekd.train.loop import ProgressFn, fit, predict, seed_everything
 
 
 def born_again(
@@ -40,10 +40,11 @@ def born_again(
     """
     targets = teacher_logits
     records: list[dict[str, Any]] = []
-    model = build()
+    model: nn.Module | None = None
     for g in range(1, generations + 2):
-        model = build()
         gen_cfg = cfg.model_copy(update={"seed": cfg.seed + g - 1})
+        seed_everything(gen_cfg.seed)  # each generation's initial weights depend on its seed
+        model = build()
         hist = fit(
             model,
             data.train,
@@ -56,4 +57,5 @@ def born_again(
         )
         records.append({"generation": g, "seed": gen_cfg.seed, "history": hist.to_dict()})
         targets = predict(model, data.train)
+    assert model is not None
     return model, records

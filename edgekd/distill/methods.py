@@ -110,6 +110,7 @@ def feature(job: Job) -> Distilled:
         teacher_features,
     )
     from edgekd.errors import UsageError
+    from edgekd.train.loop import seed_everything
 
     cfg, method = job.config, job.config.method
     if job.teacher is None:
@@ -118,6 +119,7 @@ def feature(job: Job) -> Distilled:
     pairs, _ = method_pairs(method, cfg)
     layers = list(dict.fromkeys(p.teacher for p in pairs))
     feats, hit = teacher_features(job.teacher, job.data, layers, job.cache)
+    seed_everything(cfg.seed)  # adapters (FitNets regressors) are initialized from the seed
     objective = build_feature_objective(
         method, cfg, job.student, feats, job.loss(), job.data.train.x
     )
@@ -215,9 +217,11 @@ def assistant(job: Job) -> Distilled:
     from edgekd.models.zoo import build_model
     from edgekd.teacher.load import torch_teacher
     from edgekd.teacher.outputs import teacher_outputs
+    from edgekd.train.loop import seed_everything
 
     data, cfg, a = job.data, job.config, job.config.assistant
     shape, classes = data.input_shape, data.num_classes
+    seed_everything(cfg.seed)  # the assistant's initial weights depend on the seed only
     model = build_model(a.arch, shape, classes, a.width, a.depth)
     loss = job.loss()
     history: dict[str, Any] = {}

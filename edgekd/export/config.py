@@ -12,7 +12,7 @@ from edgekd.export.tflite_config import TfliteConfig
 class ExportConfig(Section):
     """Which formats to export and the parity gate's tolerances."""
 
-    formats: list[ExportFormat] = ["onnx"]
+    formats: list[ExportFormat] = ["onnx", "tflite"]
     opset: int = Field(18, ge=13, le=23)
     atol: float = Field(1e-4, ge=0)
     rtol: float = Field(1e-3, ge=0)

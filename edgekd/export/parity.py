@@ -28,6 +28,7 @@ class ParityReport:
     batch_size: int
     failures: list[str] = field(default_factory=list)
     top1_agreement: float | None = None
+    rows_within_tol: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -40,17 +41,22 @@ def compare_outputs(
     rtol: float,
     *,
     min_top1_agreement: float | None = None,
+    min_rows_within_tol: float | None = None,
 ) -> ParityReport:
     """Compare every named output; record shape mismatches and out-of-tolerance values.
 
     An element passes when ``|cand - ref| <= atol + rtol * |ref|`` (numpy.allclose).
     With ``min_top1_agreement`` (for int8 artifacts), elementwise tolerance is reported but
-    the gate is the share of rows whose argmax agrees.
+    the gate is the share of rows whose argmax agrees; ``min_rows_within_tol`` adds a second
+    bar: the share of rows whose every element is within tolerance (an int8 file that computes
+    the same integers as its model differs only on the rare row where a value sits on a
+    rounding tie).
     """
     failures: list[str] = []
     worst = 0.0
     batch = 0
     agreement: float | None = None
+    rows_ok: float | None = None
     for name, ref in reference.items():
         if name not in candidate:
             failures.append(f"output {name!r} is missing from the exported model")
@@ -66,6 +72,15 @@ def compare_outputs(
         if ref.ndim == 2:
             agree = float(np.mean(ref.argmax(1) == cand.argmax(1)))
             agreement = agree if agreement is None else min(agreement, agree)
+        if min_rows_within_tol is not None and ref.ndim >= 1 and len(ref):
+            close = diff <= atol + rtol * np.abs(ref.astype(np.float64))
+            share = float(np.mean(close.reshape(len(ref), -1).all(axis=1)))
+            rows_ok = share if rows_ok is None else min(rows_ok, share)
+            if share < min_rows_within_tol:
+                failures.append(
+                    f"output {name!r}: {share:.2%} of rows within atol={atol:g}, rtol={rtol:g} "
+                    f"< required {min_rows_within_tol:.2%} (max abs diff {max_diff:.3g})"
+                )
         if min_top1_agreement is not None:
             if agreement is not None and agreement < min_top1_agreement:
                 failures.append(
@@ -84,6 +99,7 @@ def compare_outputs(
         batch_size=batch,
         failures=failures,
         top1_agreement=agreement,
+        rows_within_tol=rows_ok,
     )
 
 

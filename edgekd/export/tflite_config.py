@@ -17,7 +17,7 @@ class TfliteConfig(Section):
     int8) report the dequantized output error and are gated on top-1 agreement.
     """
 
-    precision: list[TflitePrecision] = ["fp32"]
+    precision: list[TflitePrecision] = ["fp32", "int8"]
     int8_io: bool = Field(
         default=False,
         description="int8 input/output tensors (microcontrollers); needs int8 in precision",

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from edgekd.errors import DataError, EdgekdError, StageError, UsageError, require
 from edgekd.fileio import atomic_write_bytes, sha256_file
+from edgekd.noise import quiet_calls
 
 if TYPE_CHECKING:
     import numpy as np
@@ -104,9 +105,9 @@ def _export_single(
         raise UsageError(f"sample input needs a batch dimension, got shape {sample.shape}")
     if precision == "int8":
         calib = check_calibration(calib, sample.shape)
-    require("litert_torch", "tflite")
     start = time.perf_counter()
-    with eval_mode(model), _quiet_litert(), _lowering_errors():
+    with quiet_calls(), eval_mode(model), _quiet_litert(), _lowering_errors():
+        require("litert_torch", "tflite")  # imports torchao, which logs on import
         buf = PRECISIONS[precision](model, sample, calib, int8_io)
     seconds = time.perf_counter() - start
     atomic_write_bytes(path, buf)
@@ -323,7 +324,9 @@ def _convert_int8_pt2e(model: Any, sample: np.ndarray, calib: np.ndarray) -> byt
         for i in range(0, len(calib) - batch + 1, batch):
             prepared(torch.from_numpy(calib[i : i + batch]))
     converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
-    move_exported_model_to_eval(converted)  # flag only; BN was frozen at export
+    move_exported_model_to_eval(converted)  # swaps in the eval ops; BN was frozen at export
+    for module in converted.modules():  # and says so: litert-torch warns on .training
+        module.training = False
     edge = litert_torch.convert(
         converted, args, quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer)
     )

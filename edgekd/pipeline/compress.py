@@ -2,7 +2,8 @@
 
 The plan (``pipeline.plan``) lists the passes; the engine (``pipeline.engine``) runs them and
 records lineage and timings in the manifest. On ``resume`` every pass whose outputs exist
-for the same inputs and config is skipped.
+for the same inputs and config is skipped. Ctrl-C marks the run ``interrupted`` and raises
+:class:`~edgekd.errors.RunInterrupted` naming it.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edgekd.errors import UsageError
+from edgekd.errors import RunInterrupted
+from edgekd.pipeline.resume import find_run, prepare_resume
 from edgekd.progress import NullReporter, Reporter
 from edgekd.recipe.schema import Recipe
-from edgekd.rundir import RunDir, config_hash
+from edgekd.rundir import RunDir
 
 
 @dataclass
@@ -55,13 +57,9 @@ def compress(
     recipe_json = recipe.model_dump(mode="json")
     passes = plan(recipe)  # a recipe the plan refuses never makes a run directory
     if resume:
-        run = RunDir.latest_unfinished(out, recipe.output.name, config_hash(recipe_json))
-        if run is None:
-            raise UsageError(
-                f"--resume: no unfinished run of {recipe.output.name!r} "
-                f"with this recipe under {out}"
-            )
-        reporter.log(f"resuming {run.path}")
+        run = find_run(out, recipe_json)
+        entry = prepare_resume(run, [p.name for p in passes])
+        reporter.log(f"resuming {run.path} from pass {entry['from_stage']}")
     else:
         run = RunDir.create(out, recipe.output.name, recipe_json)
     attempts = run.manifest.setdefault("attempts", [])
@@ -76,12 +74,17 @@ def compress(
     )
     env = Services(reporter, cache, functools.cache(lambda: load_data(recipe.data)))
     run.manifest["status"] = "running"
-    with torch_threads(recipe.threads):
-        skipped = run_passes(
-            passes, recipe, run, env, on_pass=lambda n: current.update({"pass": n})
-        )
-    attempts[-1]["skipped"] = skipped
-    run.manifest["status"] = "complete"
-    report = write_reports(run)
-    run.save()
+    try:
+        with torch_threads(recipe.threads):
+            skipped = run_passes(
+                passes, recipe, run, env, on_pass=lambda n: current.update({"pass": n})
+            )
+        attempts[-1]["skipped"] = skipped
+        run.manifest["status"] = "complete"
+        report = write_reports(run)
+        run.save()
+    except KeyboardInterrupt:
+        run.manifest["status"] = "interrupted"
+        run.save()
+        raise RunInterrupted(run.path) from None
     return RunResult(run.path, run.manifest, report)

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edgekd.profile.schema import BUDGET_KEYS
 
-DEFAULT_TARGETS = ("pixel-4", "rpi-4", "nucleo-l4r5zi")  # a phone, a board, a microcontroller
+DEFAULT_TARGETS = ("pixel-4", "rpi-4", "nano-33-ble")  # a phone, a board, a microcontroller
 
 
 class TargetsConfig(BaseModel):

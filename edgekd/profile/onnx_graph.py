@@ -71,6 +71,9 @@ def load_onnx(path: Path) -> Any:
         raise ModelFileError(f"{path}: not a readable ONNX model ({exc})") from None
     if len(model.graph.node) == 0:
         raise ModelFileError(f"{path}: ONNX graph has no nodes (empty or truncated file)")
+    from edgekd.runtime.onnx import check_onnx_model
+
+    check_onnx_model(model, path)
     return model
 
 

@@ -22,11 +22,10 @@ import typer
 OPTION_OF = {"max_accuracy_drop": "max-drop", "fine_tune.epochs": "epochs", "fine_tune.lr": "lr"}
 
 
-def load_zoo_model(path: Path, arch: str, width: int, depth: int, data: Any) -> Any:
-    """Build the zoo model and load the state dict at ``path`` (a ``.safetensors`` file or a
-    ``torch.save``'d ``.pt``/``.pth``) into it (strict)."""
+def check_model_file(path: Path) -> None:
+    """Refuse a MODEL that is not a readable state dict, before any data is loaded."""
     from edgekd.errors import ModelFileError, UsageError
-    from edgekd.models.files import TORCH_KINDS, load_zoo_weights, torch_file_kind
+    from edgekd.models.files import TORCH_KINDS, read_state_dict, torch_file_kind
 
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
@@ -42,6 +41,15 @@ def load_zoo_model(path: Path, arch: str, width: int, depth: int, data: Any) -> 
         )
     if kind == "unknown":
         raise ModelFileError(f"{path}: {TORCH_KINDS[kind]} (corrupt or truncated?)")
+    read_state_dict(path)
+
+
+def load_zoo_model(path: Path, arch: str, width: int, depth: int, data: Any) -> Any:
+    """Build the zoo model and load the state dict at ``path`` (a ``.safetensors`` file or a
+    ``torch.save``'d ``.pt``/``.pth``) into it (strict)."""
+    from edgekd.models.files import load_zoo_weights
+
+    check_model_file(path)
     return load_zoo_weights(path, arch, data.input_shape, data.num_classes, width, depth)
 
 
@@ -110,6 +118,9 @@ def prune_command(
     max_drop: Annotated[
         float, typer.Option("--max-drop", help="Val accuracy points pruning may cost (warns).")
     ] = 1.0,
+    threads: Annotated[
+        int, typer.Option(min=0, help="torch threads for fine-tuning (0: one per core).")
+    ] = 1,
     out: Annotated[Path | None, typer.Option("--out", help="Output .pt2 or .safetensors.")] = None,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write the report JSON here.")
@@ -125,6 +136,7 @@ def prune_command(
     from edgekd.prune.config import PruneConfig
     from edgekd.train.config import TrainConfig
     from edgekd.train.loop import predict
+    from edgekd.train.threads import torch_threads
 
     try:
         cfg = PruneConfig(
@@ -143,10 +155,12 @@ def prune_command(
         raise RecipeError(f"--{option}: {e['msg']}") from None
     out = out or model.with_name(f"{model.stem}.pruned.pt2")
     check_out(out, method)
+    check_model_file(model)
     splits = load_cli_data(data)
     net = load_zoo_model(model, arch, width, depth, splits)
-    teacher_logits = predict(net, splits.train.x)  # the dense model teaches its pruned self
-    pruned, result = prune(net, cfg, splits, teacher_logits, DistillConfig())
+    with torch_threads(threads):  # one thread is fastest for these small models
+        teacher_logits = predict(net, splits.train.x)  # the dense model teaches its pruned self
+        pruned, result = prune(net, cfg, splits, teacher_logits, DistillConfig())
     save_model(pruned, out, splits.val.x[:2])
     typer.echo(f"wrote {out}")
     for line in summary_lines(result):

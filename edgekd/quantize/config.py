@@ -1,4 +1,4 @@
-"""The recipe's ``quantize`` section (off by default)."""
+"""The recipe's ``quantize`` section (static int8 by default)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class QuantizeConfig(Section):
     with labels too. ``input_shapes`` sizes symbolic input dims of the calibration data.
     """
 
-    method: Method = "none"
+    method: Method = "static"
     calibration: Calibration = "minmax"
     calib_samples: int = Field(128, ge=1)
     percentile: float = Field(99.999, gt=90, le=100, description="for percentile calibration")

@@ -7,10 +7,26 @@ estimator (Bengio et al. 2013). ``torch.fake_quantize_per_tensor_affine`` /
 ``per_channel_affine`` implement exactly this, and the ONNX exporter writes each as a
 ``QuantizeLinear -> DequantizeLinear`` pair, so the exported graph computes what training saw.
 
-Conventions match onnxruntime's static quantizer defaults on CPU: activations uint8
-asymmetric (range always includes 0), weights int8 symmetric (zero point 0), per tensor or
-per output channel. Activation ranges are exponential moving averages of batch min/max
-(Jacob et al. 2018, sec. 3.1); weight ranges are taken from the current weights.
+Conventions: activations uint8 asymmetric (range always includes 0), weights int8 symmetric
+(zero point 0) on a 7-bit grid, codes in [-64, 64], per tensor or per output channel.
+Activation ranges are exponential moving averages of batch min/max (Jacob et al. 2018,
+sec. 3.1); weight ranges are taken from the current weights.
+
+Why 7-bit weights: onnxruntime fuses ``DQ -> Conv -> Q`` into ``QLinearConv`` and runs it with
+MLAS's u8s8 kernels. On x86 CPUs without VNNI (AVX2, AVX-512 before Cascade Lake) those use
+``vpmaddubsw``, which adds two uint8 x int8 products into a *saturating* int16: with full-range
+weights 2 x 255 x 127 = 64770 overflows 32767 and the file computes something else than the
+model it came from (measured: 16% of the first conv's output codes off by up to 45 steps, top-1
+agreement 0.944 on digits). With |code| <= 64, 2 x 255 x 64 = 32640 always fits, so the file
+computes the same numbers on every CPU. This is onnxruntime's ``reduce_range`` ("7-bit
+weights ... for non-VNNI machines", onnxruntime quantization docs; Intel oneDNN, "Nuances of
+int8 computations"); QAT trains under the coarser grid, so it costs little accuracy.
+
+Why the bias is quantized too: ``QLinearConv`` adds ``round(bias / (x_scale * w_scale))`` to its
+int32 accumulator, so a float bias off that grid made 0.05-0.8% of output codes land one step
+away from the fake-quant model's even on a VNNI CPU. Training and ``freeze`` put the bias (and
+the weights) on their grids; then the file's integer kernels and the torch model produce the
+same codes layer by layer (``tests/quantize/test_quantize_qat.py`` checks it).
 """
 
 from __future__ import annotations
@@ -23,7 +39,8 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 ACT_RANGE = (0, 255)  # uint8
-WEIGHT_RANGE = (-128, 127)  # int8; scale uses 127 so the grid is symmetric
+WEIGHT_RANGE = (-128, 127)  # the int8 storage type (what the exported QuantizeLinear declares)
+WEIGHT_CODE_MAX = 64  # 7-bit symmetric grid inside it: no int16 saturation in u8s8 kernels
 
 
 class FakeQuant(nn.Module):
@@ -59,7 +76,8 @@ class FakeQuant(nn.Module):
     def qparams(self, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Scale (float32) and zero point (int32) for the range [lo, hi]."""
         if self.weight:
-            scale = torch.clamp(torch.maximum(lo.abs(), hi.abs()) / 127.0, min=1e-8)
+            scale = torch.maximum(lo.abs(), hi.abs()) / float(WEIGHT_CODE_MAX)
+            scale = torch.clamp(scale, min=1e-8)
             return scale.float(), torch.zeros_like(scale, dtype=torch.int32)
         lo, hi = torch.clamp(lo, max=0.0), torch.clamp(hi, min=0.0)
         scale = torch.clamp((hi - lo) / float(ACT_RANGE[1] - ACT_RANGE[0]), min=1e-8)
@@ -73,18 +91,25 @@ class FakeQuant(nn.Module):
         self.register_buffer("scale", scale)
         self.register_buffer("zero", zero)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if "scale" in self._buffers:
+    @property
+    def frozen(self) -> bool:
+        return "scale" in self._buffers
+
+    def current_qparams(self, x: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The scale and zero point ``forward`` uses now (a weight quantizer needs ``x``)."""
+        if self.frozen:
             scale, zero = self._buffers["scale"], self._buffers["zero"]
             assert scale is not None and zero is not None
-        else:
-            if self.weight:
-                lo, hi = self._range(x)
-            else:
-                if self.training:
-                    self._observe(x)
-                lo, hi = self.lo, self.hi
-            scale, zero = self.qparams(lo, hi)
+            return scale, zero
+        if self.weight:
+            assert x is not None, "a weight quantizer's range comes from the weight"
+            return self.qparams(*self._range(x))
+        return self.qparams(self.lo, self.hi)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.frozen and not self.weight and self.training:
+            self._observe(x)
+        scale, zero = self.current_qparams(x)
         qmin, qmax = WEIGHT_RANGE if self.weight else ACT_RANGE
         if self.axis is not None:
             return torch.fake_quantize_per_channel_affine(x, scale, zero, self.axis, qmin, qmax)
@@ -101,23 +126,53 @@ class QuantLayer(nn.Module):
         self.w = FakeQuant(weight=True, axis=0 if per_channel else None)
         self.act_out: nn.Module = FakeQuant(weight=False) if quant_output else nn.Identity()
 
+    def bias_scale(self) -> torch.Tensor:
+        """Scale of the int32 bias: input scale x weight scale (per output channel or one)."""
+        weight = self.layer.weight
+        assert isinstance(weight, torch.Tensor)
+        return self.act_in.current_qparams()[0] * self.w.current_qparams(weight.detach())[0]
+
     def freeze(self) -> None:
+        """Fix every scale and put weight and bias on their grids, so the constants the export
+        writes (int8 weights, the int32 bias the runtime derives) are the ones the model uses.
+        """
         weight = self.layer.weight
         assert isinstance(weight, torch.Tensor)
         self.w.freeze(weight.detach())
         self.act_in.freeze()
         if isinstance(self.act_out, FakeQuant):
             self.act_out.freeze()
+        with torch.no_grad():
+            # torch rounds x * (1/s), ONNX x / s: the same code except on rare exact ties
+            weight.copy_(self.w(weight))
+            bias = self.layer.bias
+            if isinstance(bias, torch.Tensor):
+                bias.copy_(quantize_bias(bias, self.bias_scale()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         layer = self.layer
+        xq = self.act_in(x)
         w = self.w(layer.weight)
+        bias = layer.bias if isinstance(layer.bias, torch.Tensor) else None
+        if bias is not None and not self.w.frozen:
+            # straight-through: train with the bias the int32 accumulator will hold
+            bias = bias + (quantize_bias(bias, self.bias_scale()) - bias).detach()
         if isinstance(layer, nn.Linear):
-            y = F.linear(self.act_in(x), w, layer.bias)
+            y = F.linear(xq, w, bias)
         else:
             assert isinstance(layer, nn.Conv2d)
-            y = layer._conv_forward(self.act_in(x), w, layer.bias)
+            y = layer._conv_forward(xq, w, bias)
         return self.act_out(y)
+
+
+def quantize_bias(bias: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``bias`` rounded to the int32 grid of ``scale`` (= input scale x weight scale).
+
+    onnxruntime's ``QLinearConv`` adds the bias to the int32 accumulator as
+    ``round(bias / (x_scale * w_scale))`` (as its static quantizer writes it); a float bias off
+    that grid makes the file and the fake-quant model round some outputs differently.
+    """
+    return torch.round(bias / scale) * scale
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:

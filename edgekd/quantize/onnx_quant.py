@@ -90,7 +90,7 @@ class PtqSettings:
 def load_model(path: str | Path) -> Any:
     from edgekd.runtime.onnx import read_onnx
 
-    return read_onnx(path)  # checked: an empty or truncated file names itself
+    return read_onnx(path, runnable=True)  # a file onnxruntime refuses names itself
 
 
 def is_quantized(model: Any) -> bool:
@@ -358,6 +358,7 @@ def _static(src: Path, dst: Path, s: PtqSettings, samples: Samples, work: Path) 
             per_channel=s.per_channel,
             activation_type=q.QuantType.QUInt8,
             weight_type=q.QuantType.QInt8,
+            reduce_range=True,  # 7-bit weights: see edgekd.quantize.fake_quant (u8s8)
             nodes_to_exclude=list(s.exclude_nodes) or None,
             op_types_to_quantize=_op_types(s),
             calibrate_method=getattr(q.CalibrationMethod, CALIBRATION[s.calibration]),
@@ -386,6 +387,7 @@ def _dynamic(src: Path, dst: Path, s: PtqSettings) -> None:
         str(dst),
         per_channel=s.per_channel,
         weight_type=q.QuantType.QInt8,
+        reduce_range=True,  # 7-bit weights: u8s8 MatMulInteger saturates without VNNI
         nodes_to_exclude=list(s.exclude_nodes) or None,
         op_types_to_quantize=_op_types(s, default=("MatMul", "Gemm")),
     )

@@ -32,11 +32,13 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
         raw, where, base = _parse_yaml(default_recipe_text(), "<built-in recipe>"), "built-in", None
     else:
         p = Path(path)
-        if not p.is_file():
-            raise RecipeError(f"recipe file not found: {p}")
-        raw, where, base = _parse_yaml(p.read_text(encoding="utf-8"), str(p)), str(p), p.parent
-    if raw is None:
-        raw = {}
+        raw, where, base = _parse_yaml(read_recipe_text(p), str(p)), str(p), p.parent
+        if raw is None:
+            raise RecipeError(
+                f"{p}: the recipe is empty; write at least one section (`edgekd init {p} "
+                "--force` writes a commented starter), or leave the recipe out to run the "
+                "built-in one"
+            )
     if not isinstance(raw, dict):
         raise RecipeError(f"{where}: expected a mapping of sections at the top level")
     for item in overrides or []:
@@ -44,6 +46,26 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
     if base is not None:
         _resolve_paths(raw, base)
     return validate(raw, where)
+
+
+def read_recipe_text(path: Path) -> str:
+    """The text of a recipe file, or a ``RecipeError`` naming it: missing, a directory,
+    unreadable, or not UTF-8 text (a binary file given by mistake)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RecipeError(f"recipe file not found: {path}") from None
+    except IsADirectoryError:
+        raise RecipeError(f"{path}: is a directory; expected a recipe YAML file") from None
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read the recipe ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(
+            f"{path}: not UTF-8 YAML text (byte {exc.start} is {data[exc.start]:#04x}); "
+            "a recipe is a YAML file like the one `edgekd init` writes"
+        ) from None
 
 
 def validate(raw: dict[str, Any], where: str = "recipe") -> Recipe:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgekd.errors import MissingBackendError, ModelFileError, UsageError
+from edgekd.noise import drop_stderr_lines
 
 _INSTALL = 'pip install "edgekd[tflite]"'
 
@@ -47,7 +48,8 @@ def load_interpreter(path: str | Path, threads: int | None = None) -> Any:
     cls = _interpreter_class()
     try:
         interp = cls(model_path=str(path), num_threads=threads)
-        interp.allocate_tensors()
+        with drop_stderr_lines(XNNPACK_NOTICE):  # printed by the first allocation in a process
+            interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if UNRESOLVED in first:  # a valid file with an op this LiteRT build has no kernel for
@@ -58,6 +60,7 @@ def load_interpreter(path: str | Path, threads: int | None = None) -> Any:
     return interp
 
 
+XNNPACK_NOTICE = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
 UNRESOLVED = "unresolved custom op"  # LiteRT's message for an op no resolver provides
 
 

@@ -10,9 +10,11 @@ import numpy as np
 from edgekd.errors import ModelFileError, require
 
 
-def read_onnx(path: str | Path) -> Any:
+def read_onnx(path: str | Path, runnable: bool = False) -> Any:
     """The ``ModelProto`` of an ONNX file that passes ``onnx.checker``; a missing, truncated or
-    non-ONNX file (an empty file parses as an empty model) is a ``ModelFileError`` naming it."""
+    non-ONNX file (an empty file parses as an empty model) is a ``ModelFileError`` naming it.
+    ``runnable``: onnxruntime must also load it (the checker lets a graph output typed int8
+    over a float op through; quantization's own sessions then fail with a traceback)."""
     onnx = require("onnx", "onnx")
     p = Path(path)
     if not p.is_file():
@@ -27,7 +29,66 @@ def read_onnx(path: str | Path) -> Any:
         ) from None
     if len(model.graph.node) == 0:
         raise ModelFileError(f"{p}: not a valid ONNX model (empty or truncated?): no nodes")
+    check_onnx_model(model, p)
+    if runnable:
+        session(p)
     return model
+
+
+def session(path: Path, threads: int | None = None) -> Any:
+    """An onnxruntime CPU session; a model it refuses is a ``ModelFileError`` naming it."""
+    ort = require("onnxruntime", "onnx")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(
+            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{path}: onnxruntime cannot load it: {first}") from None
+
+
+# INT4, UINT4, FLOAT4E2M1 (onnx.proto TensorProto.DataType): two elements per byte
+PACKED_4BIT = {21, 22, 23}
+
+
+def check_onnx_model(model: Any, path: Path) -> None:
+    """What ``onnx.checker`` lets through but readers trip on (found by fuzzing): a name or
+    op type that is not UTF-8 text (protobuf hands it over as bytes) and an initializer whose
+    raw bytes do not fill its shape (onnxruntime fails deep inside with a traceback)."""
+    import numpy as np
+    from onnx import helper
+
+    g = model.graph
+
+    def bad(what: str) -> ModelFileError:
+        return ModelFileError(f"{path}: not a valid ONNX model (corrupt?): {what}")
+
+    for k, node in enumerate(g.node):
+        texts = [node.op_type, node.name, node.domain, *node.input, *node.output]
+        if not all(isinstance(t, str) for t in texts):
+            raise bad(f"node {k} has an op type or name that is not UTF-8 text")
+    for vi in [*g.input, *g.output, *g.value_info, *g.initializer]:
+        if not isinstance(vi.name, str):
+            raise bad(f"a graph value's name is not UTF-8 text ({vi.name[:40]!r})")
+    for init in g.initializer:
+        if not init.raw_data:
+            continue
+        try:
+            item = np.dtype(helper.tensor_dtype_to_np_dtype(init.data_type)).itemsize
+        except Exception:
+            raise bad(f"initializer {init.name!r} has unknown data type {init.data_type}") from None
+        n = int(np.prod(init.dims, dtype=np.int64))
+        need = (n + 1) // 2 if init.data_type in PACKED_4BIT else n * item
+        if len(init.raw_data) != need:
+            raise bad(
+                f"initializer {init.name!r} holds {len(init.raw_data)} bytes but its shape "
+                f"{list(init.dims)} needs {need}"
+            )
 
 
 def check_onnx_file(path: str | Path) -> None:
@@ -46,20 +107,9 @@ class OnnxRunner:
     model's input order (text models: ``input_ids``, ``attention_mask``)."""
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
-        ort = require("onnxruntime", "onnx")
         self.path = Path(path)
         check_onnx_file(self.path)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), sess_options=opts, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:
-            raise ModelFileError(f"{self.path}: onnxruntime cannot load it: {exc}") from None
+        self.session = session(self.path, threads)
         self.inputs = self.session.get_inputs()
         self.input = self.inputs[0]
         self.output_names = [o.name for o in self.session.get_outputs()]

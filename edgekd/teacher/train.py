@@ -20,7 +20,7 @@ from edgekd.models.files import save_weights
 from edgekd.models.spec import ModelSpec, build
 from edgekd.progress import Reporter, epoch_info
 from edgekd.teacher.load import Teacher, torch_teacher
-from edgekd.train.loop import ProgressFn, fit
+from edgekd.train.loop import ProgressFn, fit, seed_everything
 
 
 def weights_identity(cfg: TeacherConfig, spec: ModelSpec) -> str:
@@ -57,6 +57,7 @@ def train_or_load_teacher(
     if zoo_plain:
         train = cfg.train is not False
     else:
+        seed_everything(cfg.fit.seed)  # a re-initialized head depends on the seed only
         created = create_model(cfg, where, data.teacher_input_shape, data.num_classes)
         train = cfg.train if cfg.train is not None else not created.trained_head
     if not train and (created is None or not created.trained_head):
@@ -83,6 +84,8 @@ def train_or_load_teacher(
         ]
 
     def make() -> nn.Module:
+        if created is None:
+            seed_everything(cfg.fit.seed)  # the initial weights depend on the seed only
         model = created.model if created is not None else build(spec)
         if train:
             if data.train.y is None:

@@ -5,6 +5,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from edgekd.distill.config import DataFreeConfig
@@ -14,12 +15,22 @@ from edgekd.models.zoo import build_model
 
 
 def _bn_teacher():
+    """A BN teacher trained on three Gaussian blobs, so every class has a region to reach.
+
+    An untrained random teacher can make a class (almost) unreachable: whether every target
+    was hit then depended on the seed and on one machine's rounding (0.67-1.0 across seeds).
+    """
     torch.manual_seed(0)
     model = build_model("mlp", (6,), 3, 8, 1)
-    model.train()
-    with torch.no_grad():  # give the BN layer non-trivial running statistics
-        for _ in range(20):
-            model(torch.randn(32, 6) * 2 + 1)
+    centers = torch.eye(3, 6) * 4 + 1
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    model.train()  # also gives the BN layer non-trivial running statistics
+    for _ in range(100):
+        y = torch.randint(0, 3, (48,))
+        loss = F.cross_entropy(model(centers[y] + torch.randn(48, 6)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
     return model.eval()
 
 

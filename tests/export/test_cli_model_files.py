@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from tests.conftest import run_cli
+from tests.export.conftest import DEPTH, WIDTH
 
 
 def test_state_dict_pt_needs_its_architecture_then_exports(student, tmp_path):
@@ -15,7 +16,7 @@ def test_state_dict_pt_needs_its_architecture_then_exports(student, tmp_path):
     assert code == 2 and msg.count("error:") == 1, msg
     assert f"{src}: a torch.save'd state dict (" in msg
     assert "it needs --arch, --width, --depth, --num-classes" in msg and "TorchScript" not in msg
-    zoo = ["--arch", "cnn", "--width", "4", "--depth", "2", "--num-classes", "10"]
+    zoo = ["--arch", "cnn", "--width", str(WIDTH), "--depth", str(DEPTH), "--num-classes", "10"]
     out = tmp_path / "s.onnx"
     code, msg = run_cli(
         ["export", str(src), "--format", "onnx", "--input-shape", "1,8,8", *zoo, "--out", str(out)]

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from tests.conftest import run_cli as invoke
+from tests.export.conftest import DEPTH, WIDTH
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +23,9 @@ ZOO = [
     "--arch",
     "cnn",
     "--width",
-    "4",
+    str(WIDTH),
     "--depth",
-    "2",
+    str(DEPTH),
     "--input-shape",
     "1,8,8",
     "--num-classes",

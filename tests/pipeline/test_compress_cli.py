@@ -1,6 +1,8 @@
 """End to end through the real CLI entry point: exit codes, run directory, reports."""
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +22,11 @@ def run_dir_of(stdout: str) -> Path:
 @pytest.mark.slow
 def test_compress_writes_a_whole_run_directory(cli, tmp_path):
     mcu = ["--set", "targets.names=[nano-33-ble]"]  # a microcontroller: the TFLM hop runs
-    r = cli("compress", "--out", str(tmp_path), "--quiet", *FAST, *mcu)
+    old_umask = os.umask(0o027)  # neither the usual 022 nor mkstemp's 0600: modes must follow it
+    try:
+        r = cli("compress", "--out", str(tmp_path), "--quiet", *FAST, *mcu)
+    finally:
+        os.umask(old_umask)
     assert r.exit_code == 0, r.stderr
     run = run_dir_of(r.stdout)
     manifest = json.loads((run / "manifest.json").read_text())
@@ -75,6 +81,11 @@ def test_compress_writes_a_whole_run_directory(cli, tmp_path):
         )
     assert "| student-onnx |" in (run / "report.md").read_text()
     assert not list(run.rglob("*.part"))
+    modes = {p.relative_to(tmp_path): stat.S_IMODE(p.stat().st_mode) for p in run.rglob("*")}
+    modes[Path(run.name)] = stat.S_IMODE(run.stat().st_mode)
+    for path, m in modes.items():
+        expected = 0o750 if (tmp_path / path).is_dir() else 0o640
+        assert m == expected, f"{path}: {m:o}"
     # the microcontroller hop: TFLM ran the int8 file, matched LiteRT, and its C array
     # declares the arena TFLM measured (the same number the profile reports)
     tflm = ids["student-tflite-int8"]
@@ -175,3 +186,67 @@ def test_default_recipe_student_is_at_least_10x_smaller_than_its_teacher():
     teacher = build_model(r.teacher.arch, (1, 8, 8), 10, r.teacher.width, r.teacher.depth)
     student = build_model(r.student.arch, (1, 8, 8), 10, r.student.width, r.student.depth)
     assert count_params(teacher) >= 10 * count_params(student)
+
+
+def one_message(r) -> str:
+    """The single stderr line of a refused command (no traceback, nothing on stdout)."""
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def test_a_recipe_that_is_not_a_yaml_text_file_exits_2_naming_it(cli, tmp_path):
+    garbage = tmp_path / "garbage.yaml"
+    garbage.write_bytes(bytes(range(256)) * 4)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n")
+    cases = [
+        (garbage, "not UTF-8 YAML text"),
+        (tmp_path, "is a directory; expected a recipe YAML file"),
+        (empty, "the recipe is empty"),
+    ]
+    if Path("/proc/self/mem").exists():  # exists but read() fails with EIO, even for root
+        cases.append((Path("/proc/self/mem"), "cannot read the recipe (Input/output error)"))
+    for path, needle in cases:
+        r = cli("compress", str(path), "--out", str(tmp_path / "runs"))
+        assert r.exit_code == 2, (path, r.stderr)
+        msg = one_message(r)
+        assert msg.startswith(f"error: {path}: ") and needle in msg, msg
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_an_unreadable_recipe_exits_2_naming_it(cli, tmp_path):
+    path = tmp_path / "locked.yaml"
+    path.write_text("distill: {epochs: 3}\n")
+    path.chmod(0)
+    r = cli("compress", str(path), "--out", str(tmp_path / "runs"))
+    assert r.exit_code == 2
+    assert one_message(r) == f"error: {path}: cannot read the recipe (Permission denied)"
+
+
+def test_output_name_never_writes_outside_out(cli, tmp_path):
+    out = tmp_path / "a" / "b" / "runs"
+    (tmp_path / "up.yaml").write_text("output: {name: ../../x}\n")
+    (tmp_path / "abs.yaml").write_text(f"output: {{name: {tmp_path / 'abs'}}}\n")
+    for args in (
+        [str(tmp_path / "up.yaml")],
+        [str(tmp_path / "abs.yaml")],
+        ["--set", "output.name=../../../x"],
+    ):
+        r = cli("compress", *args, "--out", str(out), *FAST)
+        assert r.exit_code == 2, (args, r.stderr)
+        msg = one_message(r)
+        assert "output.name: got" in msg and "one path component" in msg, msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["abs.yaml", "up.yaml"]
+
+
+@pytest.mark.parametrize(("mask", "file_mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_init_writes_a_file_with_the_usual_permissions(cli, tmp_path, mask, file_mode):
+    old = os.umask(mask)
+    try:
+        assert cli("init", str(tmp_path / "r.yaml")).exit_code == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "r.yaml").stat().st_mode) == file_mode

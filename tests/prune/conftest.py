@@ -1,4 +1,9 @@
-"""Shared fixtures: digits, a briefly trained cnn student and cached teacher logits."""
+"""Shared fixtures: digits, a well-trained cnn student and cached teacher logits.
+
+Both models are trained to convergence (student ~96%, teacher ~98% val on digits), so
+quantization and pruning tests see margins that hold on any CPU: an under-trained fixture
+(81% val after 6 epochs) made one machine's rounding decide whether int8 met its bar.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ def digits() -> DataSplits:
 def teacher_logits(digits: DataSplits) -> np.ndarray:
     torch.manual_seed(1)
     teacher = build_model("cnn", digits.input_shape, digits.num_classes, 16, 2)
-    fit(teacher, digits.train, digits.val, TrainConfig(epochs=6, lr=5e-3))
+    fit(teacher, digits.train, digits.val, TrainConfig(epochs=15, lr=1e-2))
     return predict(teacher, digits.train.x)
 
 
@@ -31,5 +36,5 @@ def teacher_logits(digits: DataSplits) -> np.ndarray:
 def student(digits: DataSplits) -> torch.nn.Module:
     torch.manual_seed(0)
     model = build_model("cnn", digits.input_shape, digits.num_classes, 8, 2)
-    fit(model, digits.train, digits.val, TrainConfig(epochs=6, lr=5e-3))
+    fit(model, digits.train, digits.val, TrainConfig(epochs=20, lr=1e-2))
     return model

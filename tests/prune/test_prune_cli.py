@@ -130,3 +130,29 @@ def test_prune_a_torch_saved_state_dict(student, tmp_path):
     code, output = invoke([*args, "--epochs", "1", "--out", str(out)])
     assert code == 0, output
     assert set(load_file(str(out))) == set(student.state_dict())
+
+
+def test_prune_cli_fine_tunes_with_its_threads(student, tmp_path, monkeypatch):
+    """--threads (default 1) is torch's thread count while pruning; restored afterwards."""
+    import importlib
+
+    api = importlib.import_module("edgekd.prune.api")  # edgekd.prune is also a callable
+    real, seen = api.prune, []
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "prune", spy)
+    src = tmp_path / "s.safetensors"
+    save_file({k: v.contiguous() for k, v in student.state_dict().items()}, str(src))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for extra, want in (([], 1), (["--threads", "2"], 2)):
+            args = ["prune", str(src), "--steps", "1", "--epochs", "1", *extra]
+            code, out = invoke([*args, "--out", str(tmp_path / "p.pt2")])
+            assert code == 0, out
+            assert seen[-1] == want and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

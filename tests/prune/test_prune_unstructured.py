@@ -84,6 +84,8 @@ def test_teacher_logits_of_wrong_shape(student, digits, teacher_logits):
 
 
 def test_method_none_returns_model_unchanged(student, digits, teacher_logits):
-    model, report = prune(student, PruneConfig(), digits, teacher_logits, DistillConfig())
+    model, report = prune(
+        student, PruneConfig(method="none"), digits, teacher_logits, DistillConfig()
+    )
     assert model is student and report["method"] == "none"
     assert isinstance(model, torch.nn.Module)

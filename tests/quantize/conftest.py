@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from edgekd.data.loaders import DataSplits
 from edgekd.models.zoo import build_model
@@ -22,6 +23,7 @@ def float_onnx(tmp_path_factory: pytest.TempPathFactory, student, digits: DataSp
 def mlp_onnx(tmp_path_factory: pytest.TempPathFactory, digits: DataSplits):  # noqa: F811
     from edgekd.export.onnx_export import export_onnx
 
+    torch.manual_seed(0)
     model = build_model("mlp", digits.input_shape, digits.num_classes, 16, 1)
-    fit(model, digits.train, digits.val, TrainConfig(epochs=3, lr=5e-3))
+    fit(model, digits.train, digits.val, TrainConfig(epochs=15, lr=1e-2))
     return export_onnx(model, digits.val.x[:2], tmp_path_factory.mktemp("onnx") / "mlp.onnx").path

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -17,16 +18,37 @@ def test_register_does_not_import_heavy_backends():
     assert out.stdout.strip() == "False"
 
 
-def test_quantize_cli_static_with_guard(float_onnx, digits, tmp_path):
+def _guard_files(digits, tmp_path):
     calib, val = tmp_path / "calib.npz", tmp_path / "val.npz"
     np.savez(calib, x=digits.calib.x)
     np.savez(val, x=digits.val.x, y=digits.val.y)
+    return ["--calib", str(calib), "--val", str(val)]
+
+
+def test_quantize_cli_static_with_guard(float_onnx, digits, tmp_path):
+    """The guard meets its bar or fails cleanly, and records every attempt either way."""
     out, report = tmp_path / "q.onnx", tmp_path / "r.json"
-    args = ["quantize", str(float_onnx), "--calib", str(calib), "--val", str(val)]
+    args = ["quantize", str(float_onnx), *_guard_files(digits, tmp_path)]
     code, output = invoke([*args, "--out", str(out), "--report", str(report)])
+    assert code in (0, 1) and "Traceback" not in output, output
+    assert out.is_file()  # the chosen attempt, or the best one when none met the bar
+    if code == 1:
+        assert "quantization breaks the model" in output and "--allow-degraded" in output
+        return
+    r = json.loads(report.read_text())
+    assert r["met_bar"] and r["float_val_accuracy"] - r["quant_val_accuracy"] <= 1.0
+    assert r["attempts"] and r["attempts"][-1]["meets_bar"]
+    assert not any(a["meets_bar"] for a in r["attempts"][:-1])  # it stopped at the first
+    assert r["int8_nodes"] >= 1 and r["int8_nodes"] + r["float_nodes"] == 3
+    assert f"compute nodes: {r['int8_nodes']} int8, {r['float_nodes']} float" in output
+    assert f"{len(r['attempts'])} attempt(s), chosen:" in output
+
+
+def test_quantize_cli_guard_with_a_bar_any_model_meets(float_onnx, digits, tmp_path):
+    args = ["quantize", str(float_onnx), *_guard_files(digits, tmp_path), "--max-drop", "100"]
+    code, output = invoke([*args, "--out", str(tmp_path / "q.onnx")])
     assert code == 0, output
-    assert out.is_file() and report.is_file()
-    assert "3 int8" in output and "val accuracy" in output
+    assert "compute nodes: 3 int8, 0 float" in output and "1 attempt(s)" in output
 
 
 def test_quantize_cli_fp16_and_per_channel_flags(float_onnx, digits, tmp_path):

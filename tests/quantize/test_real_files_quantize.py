@@ -39,7 +39,9 @@ def test_per_channel_on_opset_11_upgrades_and_writes_a_file_that_runs(corpus, tm
     out = tmp_path / "q.onnx"
     assert any("upgraded opset 11 to 13" in w for w in report["warnings"])
     assert next(o.version for o in onnx.load(str(out)).opset_import if o.domain == "") >= 13
-    feeds = [{"input": m.calib["input"][:32]}]
+    # every row: 32 rows of this random-weight model (tiny logit margins) let one or two
+    # rounding flips decide (0.84-1.0 across CPUs and weight grids)
+    feeds = [{"input": m.calib["input"]}]
     assert agreement(m.path, out, feeds) >= 0.95  # loads, runs and agrees
 
 

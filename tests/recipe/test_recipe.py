@@ -100,3 +100,72 @@ def test_starter_recipe_is_commented_and_valid(tmp_path):
     text = default_recipe_text()
     assert text.count("#") > 10
     assert load_recipe(write(tmp_path, text)) == load_recipe(None)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        bytes(range(256)),  # binary garbage
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe",  # an image passed by mistake
+        "distill: {temperature: 4}\n".encode("utf-16"),  # text, but not UTF-8
+    ],
+)
+def test_a_recipe_that_is_not_utf8_text_names_the_file(tmp_path, content):
+    p = tmp_path / "r.yaml"
+    p.write_bytes(content)
+    with pytest.raises(RecipeError) as e:
+        load_recipe(p)
+    assert str(p) in str(e.value) and "not UTF-8 YAML text" in str(e.value)
+
+
+def test_a_recipe_that_is_a_directory_names_it(tmp_path):
+    with pytest.raises(RecipeError) as e:
+        load_recipe(tmp_path)
+    assert str(e.value) == f"{tmp_path}: is a directory; expected a recipe YAML file"
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "---\n"])
+def test_an_empty_recipe_is_refused_with_what_to_do(tmp_path, text):
+    with pytest.raises(RecipeError) as e:
+        load_recipe(write(tmp_path, text))
+    msg = str(e.value)
+    assert msg.startswith(f"{tmp_path / 'r.yaml'}: the recipe is empty")
+    assert "edgekd init" in msg
+
+
+def test_an_explicit_empty_mapping_is_the_default_recipe(tmp_path):
+    assert load_recipe(write(tmp_path, "{}\n")) == Recipe()
+
+
+@pytest.mark.parametrize("name", ["digits", "my-run_2.v1", "A", "x" * 100])
+def test_output_name_is_one_path_component(name):
+    assert load_recipe(None, [f"output.name={name}"]).output.name == name
+
+
+@pytest.mark.parametrize(
+    "name", ["../../x", "/tmp/abs", "a/b", ".", "..", "", "a b", "x\\y", "~", "é", "x" * 201]
+)
+def test_output_name_that_is_not_one_safe_path_component_is_refused(name):
+    with pytest.raises(RecipeError) as e:
+        load_recipe(None, [f"output.name={name!r}"])
+    msg = str(e.value)
+    assert "output.name:" in msg and "one path component" in msg
+
+
+def test_one_source_of_defaults_recipe_is_the_built_in_recipe():
+    """``Recipe()`` (the Python API, an empty mapping) runs what ``edgekd compress`` and the
+    file ``edgekd init`` writes run: every stage, on a phone, a board and an MCU."""
+    import yaml
+
+    from edgekd.profile.config import DEFAULT_TARGETS
+    from edgekd.recipe.load import validate
+
+    init_file = validate(yaml.safe_load(default_recipe_text()))
+    assert load_recipe(None) == Recipe() == init_file
+    assert Recipe.model_validate({"distill": {"temperature": 6}}).model_dump(
+        exclude={"distill": {"temperature"}}
+    ) == Recipe().model_dump(exclude={"distill": {"temperature"}})
+    r = Recipe()
+    assert r.prune.method != "none" and r.quantize.method != "none"
+    assert r.export.formats == ["onnx", "tflite"]
+    assert tuple(r.targets.names) == DEFAULT_TARGETS  # `edgekd profile` without --target too

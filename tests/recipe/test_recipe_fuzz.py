@@ -104,7 +104,9 @@ def named_field(message: str, doc: Any = None) -> bool:
         return True
     rest = message.split(": ", 1)[1] if ": " in message else ""
     top = [t for k in doc for t in (str(k), repr(k))] if isinstance(doc, dict) else []
-    return rest.startswith((*SECTIONS, *top, "<top>", "YAML", "expected a mapping"))
+    return rest.startswith(
+        (*SECTIONS, *top, "<top>", "YAML", "expected a mapping", "the recipe is empty")
+    )
 
 
 @SETTINGS
@@ -142,7 +144,7 @@ def test_any_yaml_text_validates_or_raises_recipe_error(text):
     )
 )
 def test_any_set_strings_validate_or_raise_recipe_error(sets):
-    result = load("", sets)
+    result = load("{}\n", sets)
     if isinstance(result, RecipeError):
         keys = {s.partition("=")[0].split(".")[0]: None for s in sets}
         assert named_field(str(result), keys), str(result)
@@ -153,7 +155,7 @@ def test_any_set_strings_validate_or_raise_recipe_error(sets):
 def test_nan_and_inf_are_refused_naming_the_field():
     """`inf` parses as a float and passed `gt=0` bounds (a temperature of inf trains NaN)."""
     for value in ("nan", "inf", ".inf", "-.inf"):
-        result = load("", [f"distill.temperature={value}"])
+        result = load("{}\n", [f"distill.temperature={value}"])
         assert isinstance(result, RecipeError), value
         assert "distill.temperature" in str(result)
 
