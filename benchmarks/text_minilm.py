@@ -272,9 +272,10 @@ def export_and_profile(model: Any, data: Any, out: Path) -> dict[str, Any]:
 
         calib = gather(data.calib)
         path = out / "student.int8.tflite"
-        meta = export_tflite(model, data.val.take(1), path, "int8", calib=calib)
+        exported = export_tflite(model, data.val.take(1), path, "int8", calib=calib)
         result["int8_tflite_bytes"] = path.stat().st_size
-        result["int8_meta"] = {"converter": meta.get("converter")}
+        result["int8_meta"] = {"converter": exported.meta.get("converter")}
+        result["int8_parity"] = exported.parity.to_dict()
         prof = profile(path, targets=list(TARGETS), measure=False)
         result["targets"] = {
             t["name"]: {

@@ -134,15 +134,9 @@ def load_tokenizer(path: str | Path, where: str) -> Any:
 
 
 def _transformers() -> Any:
-    """``transformers``, offline (no hub download), through the model source's import."""
-    try:
-        from edgekd.models.hf import import_transformers
-    except ImportError:  # before the hf: model source exists
-        import os
+    """``transformers``, offline (no hub download), torchvision-safe."""
+    from edgekd.backends import import_transformers
 
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
-        return require("transformers", "llm")
     return import_transformers()
 
 
