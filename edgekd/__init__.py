@@ -36,6 +36,10 @@ _API: dict[str, str] = {
     "completions_stats": "edgekd.completions.api",
     "eval_completions": "edgekd.completions.api",
     "read_completions": "edgekd.completions.dataset",
+    "distill_lm": "edgekd.distill.lm_api",
+    "LMStudent": "edgekd.distill.lm_api",
+    "evaluate_lm": "edgekd.evaluate.lm_stage",
+    "LMDistillConfig": "edgekd.distill.lm_config",
 }
 
 

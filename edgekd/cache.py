@@ -61,9 +61,19 @@ class Cache:
         load: Callable[[Path], T],
         save: Callable[[V, Path], None],
         suffix: str = "",
+        collective_make: bool = False,
     ) -> tuple[T, bool]:
         """(the entry, hit): ``load(path)`` if it exists and loads, else ``make()``,
-        ``save(value, tmp)`` atomically, and ``load(path)``."""
+        ``save(value, tmp)`` atomically, and ``load(path)``.
+
+        When every rank of a distributed run asks for the same entry
+        (:func:`edgekd.distributed.world.active`), rank 0 decides hit or miss for all; on a miss
+        rank 0 alone makes and saves it (or, with ``collective_make``, every rank makes it
+        together, e.g. trains a model under DDP, and rank 0 saves), then all load it."""
+        from edgekd.distributed import world
+
+        if world.active() is not None:
+            return self._shared(kind, key_parts, make, load, save, suffix, collective_make)
         path = self.path(kind, key_parts, suffix)
         if path.is_file():
             try:
@@ -87,6 +97,40 @@ class Cache:
     def report(self, kind: str, path: Path, hit: bool, **info: Any) -> None:
         """Tell ``record`` of a lookup (extra ``info``, such as bytes on disk, goes along)."""
         self._record(kind, path, hit, **info)
+
+    def _shared(
+        self,
+        kind: str,
+        key_parts: Sequence[str | bytes],
+        make: Callable[[], V],
+        load: Callable[[Path], T],
+        save: Callable[[V, Path], None],
+        suffix: str,
+        collective_make: bool,
+    ) -> tuple[T, bool]:
+        """:meth:`get_or_make` on every rank at once: made once, never once per rank."""
+        from edgekd.distributed import world
+
+        path = self.path(kind, key_parts, suffix)
+        hit = False
+        if world.is_main() and path.is_file():
+            try:
+                load(path)
+                hit = True
+            except Exception:
+                pass  # unreadable or stale: made again below
+        hit = world.broadcast(hit, f"whether cache entry {kind}/{path.stem} exists")
+        if not hit:
+            if collective_make:
+                made = make()
+            elif world.is_main():
+                with world.alone():
+                    made = make()
+            if world.is_main():
+                atomic_save(path, lambda tmp: save(made, tmp))
+            world.wait(f"rank 0 writing cache entry {kind}/{path.stem}")
+        self._record(kind, path, hit)
+        return load(path), hit
 
     def _record(self, kind: str, path: Path, hit: bool, **info: Any) -> None:
         if self.record is not None:

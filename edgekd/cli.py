@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,7 +22,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_state = {"debug": False}
+_state: dict[str, Any] = {"debug": False, "argv": []}
 
 
 @app.callback()
@@ -61,8 +61,17 @@ def compress(
             "--allow-degraded", help="Keep going when quantization misses its accuracy bar."
         ),
     ] = False,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="Train on N processes on this machine (torchrun --standalone underneath).",
+        ),
+    ] = None,
 ) -> None:
     """Run a recipe end to end: distill, prune, export, quantize, evaluate, profile, report."""
+    from edgekd.distributed import world
     from edgekd.errors import Interrupted, RunInterrupted
     from edgekd.pipeline.compress import compress as run_compress
     from edgekd.progress import NullReporter, RichReporter
@@ -71,6 +80,11 @@ def compress(
     r = load_recipe(
         recipe, [*(set_ or []), *(["quantize.allow_degraded=true"] if allow_degraded else [])]
     )
+    if nproc is not None:
+        _launch(nproc, r)
+        return
+    if world.init() is not None and not world.is_main():
+        quiet = True  # rank 0 shows the (global) progress
     reporter = NullReporter() if quiet else RichReporter()
     try:
         result = run_compress(r, out_dir=out, resume=resume, reporter=reporter)
@@ -87,6 +101,8 @@ def compress(
         ) from None
     finally:
         reporter.close()
+    if not world.is_main():
+        return  # rank 0 prints the summary and checks the budgets
     from edgekd.report.summary import print_summary
 
     print_summary(result.run_dir, result.report, result.manifest)
@@ -94,6 +110,23 @@ def compress(
         from edgekd.profile.budgets import check_budgets
 
         check_budgets(result.report.get("profiles", []))
+
+
+def _launch(nproc: int, r: Any) -> None:
+    """``--nproc N``: the recipe is valid (checked above); start N ranks of this command."""
+    from edgekd.distributed import launch, world
+    from edgekd.errors import UsageError
+    from edgekd.pipeline.distributed import check_batch_sizes
+
+    if world.launched():
+        raise UsageError(
+            "--nproc: this process was already started by a launcher (RANK is set); "
+            "drop --nproc and let torchrun/accelerate choose the number of processes"
+        )
+    check_batch_sizes(r, nproc)
+    code = launch.launch(nproc, launch.strip_nproc(_state["argv"]))
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -178,12 +211,21 @@ def _register_capabilities() -> None:
 _register_capabilities()
 
 
+def _rank_prefix() -> str:
+    """``[rank 1/2] `` on the messages of one rank of a distributed run, else nothing."""
+    from edgekd.distributed import world
+
+    w = world.world()
+    return f"[rank {w.rank}/{w.size}] " if w is not None and w.size > 1 else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: returns the exit code (the console script passes it to sys.exit);
     typed errors become one message and their exit code."""
     from edgekd.errors import EdgekdError, Interrupted
 
-    debug = _state["debug"] or "--debug" in (argv if argv is not None else sys.argv[1:])
+    _state["argv"] = list(argv if argv is not None else sys.argv[1:])
+    debug = _state["debug"] or "--debug" in _state["argv"]
     if not debug:  # before any backend loads: their C++ logging reads the environment once
         from edgekd.noise import quiet_backend_env
 
@@ -195,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     except EdgekdError as exc:
         if debug:
             raise
-        typer.echo(str(exc) if isinstance(exc, Interrupted) else f"error: {exc}", err=True)
+        msg = str(exc) if isinstance(exc, Interrupted) else f"error: {exc}"
+        typer.echo(_rank_prefix() + msg, err=True)
         return exc.exit_code
     except KeyboardInterrupt:  # outside click's own handling (e.g. while it parses)
         code = 130
@@ -212,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         typer.echo(
-            f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True
+            f"{_rank_prefix()}error: {type(exc).__name__}: {exc} "
+            "(run with --debug for the traceback)",
+            err=True,
         )
         return 1
     if code == 130:

@@ -31,10 +31,16 @@ class Services:
     reporter: Reporter
     cache: Cache
     load_data: Callable[[], DataSplits]
+    # the data's content hash when it is not arrays (task: causal_lm: the completions file)
+    hash_data: Callable[[], str] | None = None
 
     @property
     def data(self) -> DataSplits:
         return self.load_data()
+
+    def data_hash(self) -> str:
+        """What a pass's key records of the data (``DataSplits.hash`` for array data)."""
+        return self.hash_data() if self.hash_data is not None else self.data.hash
 
 
 PassFn = Callable[[list[Artifact], "Recipe", Path, Services], list[Artifact]]

@@ -92,3 +92,19 @@ def corpus(tmp_path_factory: pytest.TempPathFactory):
 
     directory = tmp_path_factory.mktemp("corpus")
     return lambda name: build(name, directory)
+
+
+@pytest.fixture(scope="session")
+def lm_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4-layer tiny Llama directory (tests.lm_fixtures)."""
+    from tests.lm_fixtures import build_llama
+
+    return build_llama(tmp_path_factory.mktemp("lm") / "teacher")
+
+
+@pytest.fixture(scope="session")
+def lm_dataset(lm_teacher: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny teacher's answers (top-5 log-probs) to 40 prompts, as a completions dataset."""
+    from tests.lm_fixtures import generate_dataset
+
+    return generate_dataset(lm_teacher, tmp_path_factory.mktemp("lm-data") / "answers.jsonl")

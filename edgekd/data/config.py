@@ -68,12 +68,13 @@ class TextConfig(Section):
 class DataConfig(Section):
     """Where the data comes from and how it is split.
 
-    ``source`` is a built-in scikit-learn dataset name, ``npz`` (arrays ``x`` and ``y``),
-    ``csv`` (feature columns plus ``label_column``), ``imagefolder`` (one subfolder of images
-    per class), ``text`` (JSONL, CSV or Parquet with ``text_column`` and ``label_column``) or
-    ``hf`` (a ``datasets`` directory from ``save_to_disk``, or Parquet/JSONL files named by
-    split). Splits are stratified and deterministic given ``seed``; normalization statistics
-    come from the train split only.
+    ``source`` is a built-in scikit-learn dataset name, ``npz`` (arrays ``x`` and optional
+    ``y``), ``csv`` (feature columns plus ``label_column``), ``imagefolder`` (one subfolder of
+    images per class), ``text`` (JSONL, CSV or Parquet with ``text_column`` and
+    ``label_column``), ``hf`` (a ``datasets`` directory from ``save_to_disk``, or
+    Parquet/JSONL files named by split) or ``completions`` (a dataset written by ``edgekd
+    completions``, for ``task: causal_lm``; its own splits are used). Splits are stratified
+    and deterministic given ``seed``; normalization statistics come from the train split only.
     """
 
     source: DataSource = "digits"

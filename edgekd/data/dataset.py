@@ -137,6 +137,7 @@ class Split:
         self,
         batch_size: int,
         *,
+        order: Any = None,
         shuffle: bool = False,
         train: bool = False,
         workers: int | None = None,
@@ -144,14 +145,18 @@ class Split:
     ) -> Iterable[tuple[Any, Any, Any]]:
         """A torch ``DataLoader`` of ``(inputs, labels or None, positions)`` batches.
 
-        The order comes from the global torch RNG (``torch.randperm``), so a seeded run is
-        reproducible; a batch of one is skipped when the split has more (BatchNorm needs two).
+        ``order``: the positions to read, in order (one rank's share of an epoch under DDP);
+        else the whole split, shuffled from the global torch RNG (``torch.randperm``) when
+        ``shuffle``, so a seeded run is reproducible. A batch of one is skipped when the split
+        has more (BatchNorm needs two).
         ``workers`` > 0 builds batches in worker processes; memory is pinned when CUDA is up.
         In-memory data without workers is sliced directly (same batches, no loader overhead).
         """
         import torch
 
-        sampler = _BatchSampler(len(self), batch_size, shuffle, drop_single)
+        if order is None:
+            order = torch.randperm(len(self)) if shuffle else torch.arange(len(self))
+        sampler = _BatchSampler(order, len(self), batch_size, drop_single)
         n_workers = self.workers if workers is None else workers
         if self.dense is not None and n_workers == 0:
             dataset = _BatchDataset(self, train)
@@ -169,26 +174,18 @@ class Split:
 class _BatchSampler:
     """Lists of positions, one list per batch (a worker then builds the whole batch)."""
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, drop_single: bool) -> None:
-        self.n, self.batch_size, self.shuffle, self.drop_single = (
-            n,
-            batch_size,
-            shuffle,
-            drop_single,
-        )
+    def __init__(self, order: Any, n: int, batch_size: int, drop_single: bool) -> None:
+        self.order, self.n, self.batch_size, self.drop_single = order, n, batch_size, drop_single
 
     def __iter__(self) -> Iterator[list[int]]:
-        import torch
-
-        order = torch.randperm(self.n) if self.shuffle else torch.arange(self.n)
-        for i in range(0, self.n, self.batch_size):
-            ix = order[i : i + self.batch_size]
+        for i in range(0, len(self.order), self.batch_size):
+            ix = self.order[i : i + self.batch_size]
             if self.drop_single and len(ix) < 2 and self.n >= 2:
-                continue  # BatchNorm needs more than one sample
-            yield ix.tolist()
+                continue  # BatchNorm needs more than one sample (the same on every rank)
+            yield [int(j) for j in ix]
 
     def __len__(self) -> int:
-        return (self.n + self.batch_size - 1) // self.batch_size
+        return (len(self.order) + self.batch_size - 1) // self.batch_size
 
 
 class _BatchDataset:

@@ -97,6 +97,14 @@ def _hf(cfg: DataConfig) -> Raw:
     return read_hf(cfg)
 
 
+def _completions(cfg: DataConfig) -> Raw:
+    """A completions dataset is token sequences, not arrays: the ``task: causal_lm`` plan
+    (``edgekd.pipeline.lm``) reads it; the recipe refuses it for any other task."""
+    from edgekd.errors import RecipeError
+
+    raise RecipeError("data.source: completions trains a language-model student (task: causal_lm)")
+
+
 SOURCES: dict[str, Source] = {
     "digits": Source(_sklearn("digits")),
     "breast_cancer": Source(_sklearn("breast_cancer")),
@@ -107,6 +115,7 @@ SOURCES: dict[str, Source] = {
     "imagefolder": Source(_imagefolder, needs_path=True, path_kind="dir"),
     "text": Source(_text, needs_path=True),
     "hf": Source(_hf, needs_path=True, path_kind="any"),
+    "completions": Source(_completions, needs_path=True),
 }
 BUILTIN = tuple(name for name, s in SOURCES.items() if not s.needs_path)
 

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from edgekd.config import Section
 from edgekd.distill.divergences import Divergence
+from edgekd.distill.lm_config import LMDistillConfig
 from edgekd.train.config import TrainConfig
 
 Method = Literal[
@@ -140,6 +141,11 @@ class DistillConfig(TrainConfig):
     born_again: BornAgainConfig = BornAgainConfig()
     assistant: AssistantConfig = AssistantConfig()
     data_free: DataFreeConfig = DataFreeConfig()
+    lm: LMDistillConfig = Field(
+        default_factory=LMDistillConfig,
+        description="task: causal_lm: how the language-model student learns (the rest of this "
+        "section is for classifiers)",
+    )
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(**{k: getattr(self, k) for k in TrainConfig.model_fields})

@@ -249,7 +249,7 @@ def assistant(job: Job) -> Distilled:
     teacher_id = getattr(job.teacher, "identity", None) or _logits_identity(job.teacher_logits)
     key = [teacher_id, data.hash, json.dumps(spec, sort_keys=True)]
     (trained, path), hit = job.cache.get_or_make(
-        "assistants", key, make, load, save_weights, ".safetensors"
+        "assistants", key, make, load, save_weights, ".safetensors", collective_make=True
     )
     as_teacher = torch_teacher(trained, "assistant", sha256_file(path), path)
     a_logits, out_hit = teacher_outputs(as_teacher, data, job.cache)
@@ -316,6 +316,7 @@ def data_free(job: Job) -> Distilled:
         task.close()
         return {
             "x": x,
+            "logits": teacher.predict(x),  # the targets, cached: never recomputed per rank
             "target_accuracy": np.asarray(info["target_accuracy"]),
             "bn_layers": np.asarray(info["bn_layers"]),
         }
@@ -329,7 +330,7 @@ def data_free(job: Job) -> Distilled:
         job.student,
         train=identity_split(x, None),
         loss=job.loss(labeled=False),
-        teacher_logits=teacher.predict(x),
+        teacher_logits=synth["logits"] if "logits" in synth else teacher.predict(x),
         checkpoint=job.checkpoint,
     )
     info = {

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgekd.artifact import Artifact, Role
+from edgekd.distributed import world
 from edgekd.passes import Services, pick
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
         reporter=env.reporter,
         checkpoint=_checkpoint(run_dir, "student"),
     )
+    if not world.is_main():
+        return []  # trained with rank 0 (DDP); rank 0 writes the student
     out = []
     if result.assistant is not None:
         a = cfg.distill.assistant
@@ -91,6 +94,8 @@ def run_baseline(
         reporter=env.reporter,
         checkpoint=_checkpoint(run_dir, "baseline"),
     )
+    if not world.is_main():
+        return []
     return [
         save_model(
             model,
@@ -108,7 +113,8 @@ def run_baseline(
 
 
 def _checkpoint(run_dir: Path, name: str) -> Path:
-    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    if world.is_main():
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
     return run_dir / "checkpoints" / f"{name}.pt"
 
 

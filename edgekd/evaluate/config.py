@@ -10,6 +10,18 @@ from edgekd.config import Section
 from edgekd.evaluate.metrics import METRICS, Metric
 
 
+class LMEvalConfig(Section):
+    """``task: causal_lm``: the student against its teacher on the dataset's held-out split:
+    teacher-forced KL and top-1 agreement on the teacher's answers, and ROUGE-L of greedy
+    answers (``edgekd.evaluate.lm_stage``)."""
+
+    split: Literal["test", "val"] = "test"
+    max_new_tokens: int = Field(64, ge=1, description="length of each greedy answer")
+    prompts: int | None = Field(
+        None, ge=1, description="greedy answers for at most this many prompts (null: all)"
+    )
+
+
 class EvaluateConfig(Section):
     """Which metrics to compute (``METRICS``) on which splits; every artifact is run by the
     runtime that ships it. Metrics on ``test`` are named as they are (``accuracy``); on
@@ -18,6 +30,7 @@ class EvaluateConfig(Section):
     metrics: list[Metric] = Field(default_factory=lambda: list(METRICS))
     splits: list[Literal["test", "val"]] = ["test"]
     batch_size: int = Field(256, ge=1, description="rows per inference call")
+    lm: LMEvalConfig = LMEvalConfig()
 
     @field_validator("metrics", "splits")
     @classmethod

@@ -72,6 +72,11 @@ class StudentConfig(Section):
     pretrained: bool = Field(False, description="torchvision/timm weights from the local cache")
     trust_code: bool = Field(False, description="allow module: to import a Python file")
     init_from_teacher: InitFromTeacher | None = None
+    trim_vocab: bool = Field(
+        False,
+        description="task: causal_lm: keep only the tokens the training data uses (plus "
+        "specials); the map is saved as vocab_map.json beside the student",
+    )
 
     @model_validator(mode="after")
     def _model_fields(self) -> StudentConfig:

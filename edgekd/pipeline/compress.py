@@ -14,7 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from edgekd.distributed import world
 from edgekd.errors import RunInterrupted
+from edgekd.pipeline.distributed import check_batch_sizes, follow
 from edgekd.pipeline.resume import find_run, prepare_resume
 from edgekd.progress import NullReporter, Reporter
 from edgekd.recipe.schema import Recipe
@@ -50,12 +52,27 @@ def compress(
     from edgekd.report.build import write_reports
     from edgekd.train.threads import torch_threads
 
-    recipe = resolve_tokenizers(recipe or load_recipe(None))
-    check_models(recipe)  # a misspelt model or missing file fails before any work
+    recipe = recipe or load_recipe(None)
+    if recipe.task == "causal_lm":
+        from edgekd.pipeline.lm import preflight
+
+        preflight(recipe)  # the dataset and the hf: models, before any work
+    else:
+        recipe = resolve_tokenizers(recipe)  # data.text tokenizers from the hf: models
+        check_models(recipe)  # a misspelt model or missing file fails before any work
     reporter = reporter or NullReporter()
     out = Path(out_dir) if out_dir is not None else recipe.output.dir
     recipe_json = recipe.model_dump(mode="json")
     passes = plan(recipe)  # a recipe the plan refuses never makes a run directory
+    w = world.init()  # launched by torchrun / accelerate: join the group
+    if w is not None and recipe.task == "causal_lm":
+        from edgekd.errors import UsageError
+
+        raise UsageError("--nproc: task causal_lm trains on one process in this version")
+    if w is not None:
+        check_batch_sizes(recipe, w.size)
+        if not w.is_main:
+            return _follow(recipe, passes)
     if resume:
         run = find_run(out, recipe_json)
         entry = prepare_resume(run, [p.name for p in passes])
@@ -73,7 +90,15 @@ def compress(
         record=lambda e: events.append({**e, "pass": current["pass"]}),
     )
     env = Services(reporter, cache, functools.cache(lambda: load_data(recipe.data)))
+    if recipe.task == "causal_lm":
+        from edgekd.pipeline.lm import lm_services
+
+        env = lm_services(recipe, reporter, cache)
     run.manifest["status"] = "running"
+    if w is not None:
+        run.manifest["distributed"] = w.describe()
+        attempts[-1]["world_size"] = w.size
+        world.broadcast(str(run.path), "the run directory")
     try:
         with torch_threads(recipe.threads):
             skipped = run_passes(
@@ -88,3 +113,18 @@ def compress(
         run.save()
         raise RunInterrupted(run.path) from None
     return RunResult(run.path, run.manifest, report)
+
+
+def _follow(recipe: Recipe, passes: list) -> RunResult:
+    """A rank other than 0: train with rank 0 in the distributed passes, write nothing."""
+    from edgekd.cache import Cache, cache_root
+    from edgekd.data.loaders import load_data
+    from edgekd.passes import Services
+    from edgekd.train.threads import torch_threads
+
+    run_path = Path(world.broadcast("", "the run directory"))
+    cache = Cache(cache_root(recipe.output.cache_dir))
+    env = Services(NullReporter(), cache, functools.cache(lambda: load_data(recipe.data)))
+    with torch_threads(recipe.threads):
+        follow(passes, recipe, run_path, env)
+    return RunResult(run_path, {}, {})

@@ -16,8 +16,10 @@ from typing import Any
 
 from edgekd.artifact import Artifact
 from edgekd.cache import cache_key
+from edgekd.distributed import world
 from edgekd.errors import EdgekdError, ParityError, StageError
 from edgekd.passes import Services
+from edgekd.pipeline.distributed import last_distributed, timing
 from edgekd.pipeline.plan import Pass
 from edgekd.recipe.schema import Recipe
 from edgekd.rundir import RunDir
@@ -44,18 +46,32 @@ def run_passes(
     recipe_json = recipe.model_dump(mode="json")
     attempt = len(run.manifest.get("attempts") or []) or 1
     skipped = []
-    for p in passes:
+    # on a distributed run, the passes up to here are where the other ranks meet rank 0
+    # (pipeline.distributed.follow is their side of each meeting)
+    shared = last_distributed(passes) if world.world() is not None else -1
+    for i, p in enumerate(passes):
         started = time.perf_counter()
         if on_pass is not None:
             on_pass(p.name)
+        ranks: list[Any] | None = None
         try:
             inputs = p.select(run.artifacts())
-            key = pass_key(p, recipe_json, inputs, env.data.hash)
-            if run.pass_done(p.name, key):
+            key = pass_key(p, recipe_json, inputs, env.data_hash())
+            done = run.pass_done(p.name, key)
+            if i <= shared:
+                world.broadcast(done, f"whether pass {p.name} is done")
+            if done:
                 skipped.append(p.name)
+                if i <= shared:
+                    world.wait(f"rank 0 finishing pass {p.name}")
                 continue
             run.begin_stage(p.name)
-            outputs = p.run(inputs, recipe, run.path, env)
+            if i <= shared and p.distributed:
+                with world.collective():
+                    outputs = p.run(inputs, recipe, run.path, env)
+                ranks = world.gather(timing(time.perf_counter() - started), "pass timings")
+            else:
+                outputs = p.run(inputs, recipe, run.path, env)
             for art in outputs:
                 run.put_artifact(art)
             failed = [a for a in outputs if a.status == "failed"]
@@ -67,14 +83,13 @@ def run_passes(
             msg = str(exc) if isinstance(exc, EdgekdError) else f"{type(exc).__name__}: {exc}"
             run.end_stage(p.name, started, status=status, error=msg, attempt=attempt)
             raise
-        run.end_stage(
-            p.name,
-            started,
-            key=key,
-            attempt=attempt,
-            inputs=[a.id for a in inputs],
-            outputs=[a.id for a in outputs],
-        )
+        info: dict[str, Any] = {"inputs": [a.id for a in inputs]}
+        info["outputs"] = [a.id for a in outputs]
+        if ranks is not None:
+            info["ranks"] = ranks  # every rank's time on the pass
+        run.end_stage(p.name, started, key=key, attempt=attempt, **info)
+        if i <= shared:
+            world.wait(f"rank 0 finishing pass {p.name}")
     return skipped
 
 

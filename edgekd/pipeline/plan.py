@@ -25,6 +25,9 @@ class Pass:
     run: PassFn
     sections: tuple[str, ...]
     select: Select
+    # every rank of a distributed run runs it (it trains a student or fills the teacher
+    # cache); other passes run on rank 0 alone
+    distributed: bool = False
 
 
 def ids(*wanted: str) -> Select:
@@ -38,6 +41,10 @@ def every(arts: list[Artifact]) -> list[Artifact]:
 
 def plan(recipe: Recipe) -> list[Pass]:
     """The passes this recipe runs, in order."""
+    if recipe.task == "causal_lm":
+        from edgekd.pipeline.lm import lm_plan
+
+        return lm_plan(recipe)
     from edgekd.data import stage as data
     from edgekd.distill import stage as distill
     from edgekd.evaluate import stage as evaluate
@@ -51,12 +58,13 @@ def plan(recipe: Recipe) -> list[Pass]:
     out = [
         Pass("data", data.run, ("data",), ids()),
         Pass("teacher", teacher.run, t, ids("data")),
-        Pass("teacher_outputs", teacher.run_outputs, t, ids("data", "teacher")),
+        Pass("teacher_outputs", teacher.run_outputs, t, ids("data", "teacher"), True),
         Pass(
             "distill",
             distill.run,
             (*t, "teachers", "student", "distill"),
             ids("data", "teacher", "teacher-outputs"),
+            True,
         ),
     ]
     if recipe.distill.baseline:
@@ -67,6 +75,7 @@ def plan(recipe: Recipe) -> list[Pass]:
                 distill.run_baseline,
                 ("data", "teacher", "student", "distill"),
                 ids("data", "teacher"),
+                True,
             )
         )
     deploy = "student"
@@ -77,6 +86,7 @@ def plan(recipe: Recipe) -> list[Pass]:
                 prune.run,
                 ("data", "prune", "distill"),
                 ids("data", "teacher-outputs", "student"),
+                True,
             )
         )
         deploy = "student-pruned"
@@ -91,7 +101,9 @@ def plan(recipe: Recipe) -> list[Pass]:
         out.append(Pass("export_onnx", FORMATS["onnx"], ("data", "export"), ids("data", deploy)))
     if q != "none":
         take = ids("data", "teacher-outputs", deploy) if q == "qat" else ids("data", "student-onnx")
-        out.append(Pass("quantize", quantize.run, ("data", "quantize", "distill"), take))
+        out.append(
+            Pass("quantize", quantize.run, ("data", "quantize", "distill"), take, q == "qat")
+        )
     for fmt in formats:
         if fmt != "onnx":
             out.append(Pass(f"export_{fmt}", FORMATS[fmt], ("data", "export"), ids("data", deploy)))

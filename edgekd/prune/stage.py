@@ -37,6 +37,10 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
         )
     finally:
         task.close()
+    from edgekd.distributed import world
+
+    if not world.is_main():
+        return []  # fine-tuned with rank 0 (DDP); rank 0 writes the model
     if "warning" in report:
         env.reporter.log(f"[yellow]warning: {report['warning']}[/]")
     path = run_dir / "student-pruned.pt2"

@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 
 
 def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> list[Artifact]:
+    from edgekd.distributed import world
+
     q, parent = cfg.quantize, the_model(inputs)
+    if q.method == "qat" and not world.is_main():
+        return _qat_follower(inputs, cfg, run_dir, env)
     if q.method == "qat":
         art_id, precision, path = "student-qat-onnx", "int8", run_dir / "student-qat.onnx"
     else:
@@ -88,3 +92,17 @@ def _quantize(
     report = quantize(parent.absolute(run_dir), path, q, data)
     task.update(1)
     return report
+
+
+def _qat_follower(
+    inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services
+) -> list[Artifact]:
+    """A rank other than 0 of a distributed run: QAT fine-tuning with rank 0 (DDP); rank 0
+    alone exports, checks and writes the file."""
+    from edgekd.models.load import load_artifact
+    from edgekd.quantize.qat import fine_tune_qat
+    from edgekd.teacher.stage import logits_of
+
+    model = load_artifact(the_model(inputs), run_dir)
+    fine_tune_qat(model, cfg.quantize, env.data, logits_of(inputs, run_dir)["train"], cfg.distill)
+    return []

@@ -5,6 +5,8 @@ Each section's model lives with the stage that uses it; this module only assembl
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from edgekd.config import Section
@@ -23,6 +25,11 @@ from edgekd.report.config import ReportConfig
 class Recipe(Section):
     """A whole compression recipe. Every section has defaults; ``Recipe()`` is valid."""
 
+    task: Literal["classification", "causal_lm"] = Field(
+        "classification",
+        description="causal_lm: a language-model student (hf: teacher and student) learns "
+        "from a completions dataset (data.source: completions) through distill.lm",
+    )
     data: DataConfig = DataConfig()
     teacher: TeacherConfig = TeacherConfig()
     teachers: list[TeacherConfig] = Field(
@@ -44,6 +51,24 @@ class Recipe(Section):
         description="torch CPU threads for training and torch evaluation (0: one per core); "
         "1 is fastest for edgekd's small models (benchmarks/demo_time.py)",
     )
+
+    @model_validator(mode="after")
+    def _task_matches_data(self) -> Recipe:
+        completions = self.data.source == "completions"
+        if self.task == "causal_lm" and not completions:
+            raise ValueError(
+                f"data.source: task causal_lm learns from a completions dataset "
+                f"(data.source: completions, data.path: DATASET.jsonl), got {self.data.source!r}"
+            )
+        if completions and self.task != "causal_lm":
+            raise ValueError(
+                "data.source: completions trains a language-model student; set task: causal_lm"
+            )
+        if completions and self.data.path is None:
+            raise ValueError("data.path: data.source completions needs the dataset's JSONL file")
+        if self.task == "causal_lm" and self.teachers:
+            raise ValueError("teachers: task causal_lm distills from one teacher (teacher.model)")
+        return self
 
     @model_validator(mode="after")
     def _teachers_match_method(self) -> Recipe:

@@ -26,6 +26,15 @@ ARTIFACT_COLS = [
     Col("agreement", right=True, priority=1),
     Col("parity"),
 ]
+LM_COLS = [
+    Col("artifact"),
+    Col("params", right=True),
+    Col("size", right=True),
+    Col("KL(teacher||student)", right=True),
+    Col("top-1 agreement", right=True),
+    Col("ppl", right=True, priority=2),
+    Col("ROUGE-L", right=True),
+]
 VERDICT_COLS = [
     Col("artifact"),
     Col("target"),
@@ -58,6 +67,27 @@ def artifact_rows(report: dict[str, Any]) -> list[list[str]]:
                 fmt.sig(m.get("macro_f1"), 4) if m.get("macro_f1") is not None else fmt.DASH,
                 fmt.pct(m.get("agreement")),
                 (a.get("parity") or {}).get("status", fmt.DASH),
+            ]
+        )
+    return rows
+
+
+def lm_rows(report: dict[str, Any]) -> list[list[str]]:
+    """Language-model artifacts (``task: causal_lm``): their scores against the teacher."""
+    rows = []
+    for a in report["artifacts"]:
+        m = a.get("metrics") or {}
+        if "nll" not in m:
+            continue
+        rows.append(
+            [
+                a["id"],
+                _params(a.get("params")),
+                fmt.nbytes(a.get("file_bytes")),
+                fmt.sig(m["kl"], 4) if m.get("kl") is not None else fmt.DASH,
+                fmt.pct(m.get("top1")),
+                fmt.sig(m["ppl"], 4) if m.get("ppl") is not None else fmt.DASH,
+                fmt.sig(m["rouge_l"], 3) if m.get("rouge_l") is not None else fmt.DASH,
             ]
         )
     return rows
@@ -100,12 +130,18 @@ def print_summary(
 ) -> None:
     """Print the tables on ``con`` (default: the terminal) and the paths as plain lines."""
     con = con or console()
-    print_table(
-        con,
-        "Artifacts (evaluated on the test split by their own runtime)",
-        ARTIFACT_COLS,
-        artifact_rows(report),
-    )
+    lm = lm_rows(report)
+    if lm:
+        split = ((manifest.get("recipe") or {}).get("evaluate") or {}).get("lm", {}).get("split")
+        title = f"Language model vs its teacher (held-out {split or 'test'} split)"
+        print_table(con, title, LM_COLS, lm)
+    else:
+        print_table(
+            con,
+            "Artifacts (evaluated on the test split by their own runtime)",
+            ARTIFACT_COLS,
+            artifact_rows(report),
+        )
     rows = verdict_rows(report)
     if rows:
         print_table(con, "Device verdicts (simulated)", VERDICT_COLS, rows)

@@ -238,19 +238,31 @@ def cached_outputs(
     """(outputs per split, hit, info): the complete entry, or the missing shards filled.
     ``info`` holds the entry's ``bytes`` on disk, its shard count and whether a killed fill
     was resumed (``resumed_shards``)."""
+    from edgekd.distributed import world
+
     key = [*key_parts, f"shard_rows={shard_rows}", f"top_k={top_k}"]
     folder = cache.entry_dir("teacher-outputs", key)
-    try:
-        out = open_entry(folder, splits)
-        hit = True
-    except (OSError, ValueError, KeyError, TypeError):
-        folder.mkdir(parents=True, exist_ok=True)
-        before = len(list(folder.glob("*.npy")))
-        fill(folder, splits, run_split, num_classes, shard_rows, top_k, progress)
-        out, hit = open_entry(folder, splits), False
-        resumed = before
-    else:
-        resumed = 0
+
+    def open_or_fill() -> tuple[dict[str, ShardedLogits], bool, int]:
+        try:
+            return open_entry(folder, splits), True, 0
+        except (OSError, ValueError, KeyError, TypeError):
+            folder.mkdir(parents=True, exist_ok=True)
+            before = len(list(folder.glob("*.npy")))
+            fill(folder, splits, run_split, num_classes, shard_rows, top_k, progress)
+            return open_entry(folder, splits), False, before
+
+    if world.active() is None:
+        out, hit, resumed = open_or_fill()
+    else:  # every rank asks: rank 0 fills the entry alone, the others then open it
+        hit, resumed = False, 0
+        if world.is_main():
+            with world.alone():
+                out, hit, resumed = open_or_fill()
+        world.wait(f"rank 0 filling teacher outputs {folder.name}")
+        hit = world.broadcast(hit, f"whether teacher outputs {folder.name} were cached")
+        if not world.is_main():
+            out = open_entry(folder, splits)
     info = {
         "bytes": entry_bytes(folder),
         "shards": sum(len(v.shards) for v in out.values()),

@@ -77,6 +77,10 @@ def run_outputs(
         task.update(total, "cache hit" if hit else "cached")
     finally:
         task.close()
+    from edgekd.distributed import world
+
+    if not world.is_main():
+        return []  # rank 0 writes the run's copy
     link_entry(Path(info["path"]), run_dir / OUTPUTS)
     art = Artifact(
         id="teacher-outputs",

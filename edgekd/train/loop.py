@@ -6,6 +6,7 @@ training sample), so epochs, later stages and reruns cost no teacher forward pas
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from collections.abc import Callable
@@ -19,7 +20,9 @@ from torch import nn
 
 from edgekd.data.dataset import Split
 from edgekd.data.inputs import Inputs, rows, select, to_torch
+from edgekd.distributed import world
 from edgekd.fileio import atomic_save
+from edgekd.train import ddp
 from edgekd.train.config import TrainConfig
 
 # loss(student_logits, labels or None, teacher_logits or None) -> scalar
@@ -97,12 +100,13 @@ def predict(model: nn.Module, x: Inputs | Split, batch_size: int = 512) -> np.nd
     as float32 numpy."""
     was_training = model.training
     model.eval()
+    device = next(iter(model.parameters()), torch.empty(0)).device  # CUDA under nccl
     batches = (
         x.batches(batch_size)
         if isinstance(x, Split)
         else (select(x, slice(i, i + batch_size)) for i in range(0, rows(x), batch_size))
     )
-    out = [model(*to_torch(b)).float().numpy() for b in batches]
+    out = [model(*(a.to(device) for a in to_torch(b))).float().cpu().numpy() for b in batches]
     model.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
@@ -127,16 +131,23 @@ def fit(
 
     ``loss`` defaults to cross-entropy on labels. ``teacher_logits`` (rows aligned with the
     train split: an array, or the memory-mapped teacher-output cache) are passed to ``loss``
-    batch by batch. Batches come from the split's ``DataLoader`` (augmented for images).
-    With ``checkpoint``, the model, optimizer and history are saved after every epoch, and a
-    checkpoint found there is resumed from.
+    batch by batch. Batches come from the split's ``DataLoader`` (augmented for images), in
+    the epoch's order. With ``checkpoint``, the model, optimizer, schedule, sampler position
+    and history are saved after every epoch, and a checkpoint found there is resumed from
+    (with any number of processes).
 
     ``objective`` replaces the per-batch step for methods that need more than logits (feature
     and relation distillation): it is called as ``objective(model, x, y, t, ix)`` with the
     batch's sample indices ``ix`` (to look up cached teacher features) and returns the loss; its
     parameters (adapters) are optimized and checkpointed with the model. ``loss`` is then unused.
+
+    Inside :func:`edgekd.distributed.world.collective` every rank trains the same model under DDP
+    on ``batch_size / N`` samples of each global batch (``edgekd.train.ddp``); only rank 0
+    writes the checkpoint.
     """
     loss_fn: LossFn = loss if loss is not None else hard_label_loss
+    w = world.active()  # every rank trains this model together (DDP), or None
+    per_rank = ddp.rank_batch(cfg.batch_size, w)
     seed_everything(cfg.seed)
     opt = make_optimizer(model, cfg, objective)
     sched = make_schedule(opt, cfg)
@@ -155,48 +166,79 @@ def fit(
         best_state = state["best"]
         start = len(hist.train_loss)
         torch.set_rng_state(state["rng"])
-    for epoch in range(start, cfg.epochs):
-        if hist.stopped_early:
-            break
-        model.train()
-        total, batches = 0.0, 0
-        for xb, yb, ix in train.loader(cfg.batch_size, shuffle=True, train=True):
-            tb = None
-            if teacher_logits is not None:
-                tb = torch.from_numpy(np.asarray(teacher_logits[ix.numpy()], dtype=np.float32))
-            if objective is not None:
-                value = objective(model, xb[0] if len(xb) == 1 else xb, yb, tb, ix)
-            else:
-                value = loss_fn(model(*xb), yb, tb)
-            opt.zero_grad()
-            value.backward()
-            opt.step()
-            total += float(value.detach())
-            batches += 1
-        if sched is not None:
-            sched.step()
-        val_acc = accuracy(predict(model, val), val.y) if val.y is not None else 0.0
-        hist.train_loss.append(total / max(batches, 1))
-        hist.val_accuracy.append(val_acc)
-        if val_acc > hist.best_val_accuracy or epoch == 0:
-            hist.best_val_accuracy, hist.best_epoch = val_acc, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        elif cfg.patience is not None and epoch - hist.best_epoch >= cfg.patience:
-            hist.stopped_early = True
-        if not math.isfinite(hist.train_loss[-1]):
-            raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss is not finite)")
-        if checkpoint is not None:
-            _save_checkpoint(checkpoint, model, opt, sched, hist, best_state, objective)
-        if progress is not None:
-            progress(epoch + 1, cfg.epochs, {"loss": hist.train_loss[-1], "val_acc": val_acc})
+    n = len(train)
+    device = "cpu" if w is None else w.device
+    with contextlib.ExitStack() as stack:
+        step = ddp.TrainStep(model, loss_fn, objective)
+        runner: nn.Module = step
+        if w is not None:
+            stack.enter_context(world.guard("a training step (DDP all-reduce)"))
+            stack.enter_context(ddp.sync_batchnorm(model, w))
+            runner = ddp.wrap(step, w)  # broadcasts rank 0's weights and buffers
+        for epoch in range(start, cfg.epochs):
+            if hist.stopped_early:
+                break
+            model.train()
+            order = torch.randperm(n) if w is None else ddp.epoch_order(n, cfg.seed, epoch, w)
+            total, batches = 0.0, 0
+            # batches of this rank's order; one of a single sample is skipped (BatchNorm)
+            for xs, yb, ix in train.loader(per_rank, order=order, train=True):
+                tb = None
+                if teacher_logits is not None:
+                    rows_t = np.asarray(teacher_logits[ix.numpy()], dtype=np.float32)
+                    tb = torch.from_numpy(rows_t)
+                xb = ddp.to_device(xs[0], device) if len(xs) == 1 else ddp.to_device(xs, device)
+                value = runner(xb, *(ddp.to_device(v, device) for v in (yb, tb)), ix)
+                opt.zero_grad()
+                value.backward()
+                opt.step()
+                total += float(value.detach())
+                batches += 1
+            if sched is not None:
+                sched.step()
+            mean = total / max(batches, 1)
+            if w is not None:
+                ddp.average_buffers(model, w)
+            val_acc = _end_epoch(
+                model, val, cfg, hist, epoch, mean if w is None else ddp.global_mean(mean, w)
+            )
+            if hist.best_epoch == epoch:
+                best_state = copy.deepcopy(model.state_dict())
+            if checkpoint is not None and world.is_main():
+                sampler = {"seed": cfg.seed, "epoch": epoch + 1, "world_size": w.size if w else 1}
+                _save_checkpoint(
+                    checkpoint, model, opt, sched, hist, best_state, objective, sampler
+                )
+            if progress is not None:
+                progress(epoch + 1, cfg.epochs, {"loss": hist.train_loss[-1], "val_acc": val_acc})
+    model.to("cpu")
     model.load_state_dict(best_state)
     model.eval()
     return hist
 
 
+def _end_epoch(
+    model: nn.Module, val: Split, cfg: TrainConfig, hist: History, epoch: int, loss: float
+) -> float:
+    """Record the epoch's loss and val accuracy in ``hist``: best epoch, early stopping."""
+    val_acc = accuracy(predict(model, val), val.y) if val.y is not None else 0.0
+    hist.train_loss.append(loss)
+    hist.val_accuracy.append(val_acc)
+    if val_acc > hist.best_val_accuracy or epoch == 0:
+        hist.best_val_accuracy, hist.best_epoch = val_acc, epoch
+    elif cfg.patience is not None and epoch - hist.best_epoch >= cfg.patience:
+        hist.stopped_early = True
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss is not finite)")
+    return val_acc
+
+
 def _save_checkpoint(
-    path: Path, model, opt, sched, hist: History, best: dict, objective=None
+    path: Path, model, opt, sched, hist: History, best: dict, objective, sampler: dict
 ) -> None:
+    """Everything a resumed run needs, with any number of processes: the weights and
+    optimizer state are the same on every rank, and the sampler's order depends only on
+    (seed, epoch)."""
     state = {
         "model": model.state_dict(),
         "objective": objective.state_dict() if objective is not None else None,
@@ -205,5 +247,6 @@ def _save_checkpoint(
         "history": hist.to_dict(),
         "best": best,
         "rng": torch.get_rng_state(),
+        "sampler": sampler,
     }
     atomic_save(path, lambda tmp: torch.save(state, tmp))

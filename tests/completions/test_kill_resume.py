@@ -26,6 +26,15 @@ def _wait(cond, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def _checkpointed(manifest: Path) -> int | None:
+    """The generated count the running process last checkpointed (None before the first):
+    killing it before that checkpoint lands would lose the count, not an answer."""
+    try:
+        return json.loads(manifest.read_text())["runs"][-1]["generated"]
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+
+
 def test_sigkill_then_resume_pays_each_prompt_once(fake, tmp_path: Path, monkeypatch) -> None:
     pfile = tmp_path / "prompts.txt"
     pfile.write_text("\n".join(PROMPTS) + "\n")
@@ -60,6 +69,7 @@ def test_sigkill_then_resume_pays_each_prompt_once(fake, tmp_path: Path, monkeyp
         # every paid answer is on disk and the next requests are in flight
         _wait(lambda: out.exists() and len(out.read_text().splitlines()) == BEFORE_KILL)
         _wait(lambda: fake.held >= 1)
+        _wait(lambda: _checkpointed(tmp_path / "out.jsonl.manifest.json") == BEFORE_KILL)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

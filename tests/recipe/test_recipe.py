@@ -64,7 +64,7 @@ def test_recipe_is_frozen():
         ),
         (
             "distill: {divergence: l2}\n",
-            "distill.divergence: got 'l2'; expected one of 'kl', 'reverse_kl' or 'jsd'",
+            "distill.divergence: got 'l2'; expected one of 'kl', 'reverse_kl', 'jsd' or 'tv'",
         ),
         ("bogus: 1\n", "bogus: unknown key"),
     ],

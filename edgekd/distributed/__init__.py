@@ -1,0 +1,1 @@
+"""Distributed runs: the process group (``world``) and ``--nproc``'s launcher (``launch``)."""
