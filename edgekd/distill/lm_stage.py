@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 
 STUDENT_DIR = "student"
 NOT_YET = (
-    "task causal_lm: prune, quantize, export and profile do not run for language models in "
-    "this version; the student is the Hugging Face directory student/"
+    "task causal_lm: compress distills and evaluates the student (the Hugging Face directory "
+    "student/); the prune, quantize, export and targets sections are not applied to language "
+    "models: export it with `edgekd export-lm hf:RUN/student` and profile the files it writes"
 )
 
 

@@ -18,4 +18,9 @@ class ExportConfig(Section):
     rtol: float = Field(1e-3, ge=0)
     export_batch: int = Field(1, ge=1, description="batch size used when tracing the export")
     parity_batch: int = Field(7, ge=1, description="batch size of the parity check")
+    teacher: bool = Field(
+        True,
+        description="also export a teacher trained here to ONNX (parity-checked), so the "
+        "reports evaluate and profile it against the budgets like the student",
+    )
     tflite: TfliteConfig = TfliteConfig()

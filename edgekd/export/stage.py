@@ -41,6 +41,45 @@ def run_onnx(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) 
     return [_artifact(result, "student-onnx", parent, run_dir)]
 
 
+def run_teacher_onnx(
+    inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services
+) -> list[Artifact]:
+    """The teacher as ONNX, checked like the student's export, so that evaluation and
+    profiling show what shipping the teacher itself would cost. Only a torch teacher built
+    and trained here (its inputs are the normalized features the student sees) is exported;
+    an export that fails or misses parity is left out with a note, never failing the run."""
+    from edgekd.export.onnx_export import export_onnx
+    from edgekd.models.load import load_artifact
+
+    e, data, teacher = cfg.export, env.data, the_model(inputs)
+    if teacher.format != "torch" or "model" not in teacher.extra:
+        env.reporter.log(f"teacher not exported: a {teacher.format} teacher without a spec")
+        return []
+    val = data.for_teacher("val")  # the teacher's own view (image size, tokenizer)
+    try:
+        result = export_onnx(
+            load_artifact(teacher, run_dir),
+            val.take(e.export_batch),
+            run_dir / "teacher.onnx",
+            opset=e.opset,
+            parity_x=val.take(e.parity_batch + 1),
+            atol=e.atol,
+            rtol=e.rtol,
+            parity_rows=e.parity_batch,
+            gate=False,
+        )
+    except Exception as exc:  # the teacher is shown for comparison only: never fail the run
+        env.reporter.log(f"[yellow]teacher not exported to ONNX: {exc}[/]")
+        return []
+    art = _artifact(result, "teacher-onnx", teacher, run_dir)
+    art.role = "teacher"
+    if art.status != "ok":
+        env.reporter.log(f"[yellow]teacher ONNX left out: {art.extra.get('error')}[/]")
+        (run_dir / art.path).unlink(missing_ok=True)
+        return []
+    return [art]
+
+
 def tflite_filename(stem: str, precision: str, int8_io: bool = False) -> str:
     """``student.fp32.tflite``, ``student.int8.tflite``, ``student.int8-io.tflite``..."""
     return f"{stem}.{precision}{'-io' if int8_io else ''}.tflite"

@@ -66,7 +66,7 @@ class StudentConfig(Section):
 
     model: str | None = Field(None, description="SOURCE:NAME; default zoo:<arch>")
     arch: str = "cnn"
-    width: int = Field(8, ge=1)
+    width: int = Field(16, ge=1)
     depth: int = Field(2, ge=1)
     weights: Path | None = Field(None, description="initial weights (safetensors or .pth)")
     pretrained: bool = Field(False, description="torchvision/timm weights from the local cache")
@@ -103,7 +103,7 @@ class TeacherConfig(Section):
     model: str | None = Field(None, description="SOURCE:NAME; default zoo:<arch>")
     arch: str = "cnn"
     width: int = Field(32, ge=1)
-    depth: int = Field(3, ge=1)
+    depth: int = Field(4, ge=1)
     weights: Path | None = Field(None, description="weights (safetensors or .pth)")
     pretrained: bool = Field(False, description="torchvision/timm weights from the local cache")
     trust_code: bool = Field(False, description="allow module: to import a Python file")

@@ -1,9 +1,9 @@
 """The plan: which passes a recipe runs, in what order, on which artifacts.
 
 recipe → data → teacher → teacher outputs (cached) → distill (+ baseline) → prune →
-export ONNX → quantize → export TFLite → evaluate → profile. Each pass is the ``run``
-function of its stage's ``stage.py``; ``sections`` are the recipe sections it reads (part
-of the key that lets a resumed run skip it).
+export ONNX (+ the teacher) → quantize → export TFLite → evaluate → profile. Each pass is
+the ``run`` function of its stage's ``stage.py``; ``sections`` are the recipe sections it
+reads (part of the key that lets a resumed run skip it).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def plan(recipe: Recipe) -> list[Pass]:
     from edgekd.data import stage as data
     from edgekd.distill import stage as distill
     from edgekd.evaluate import stage as evaluate
-    from edgekd.export.stage import FORMATS
+    from edgekd.export.stage import FORMATS, run_teacher_onnx
     from edgekd.profile import stage as profile
     from edgekd.prune import stage as prune
     from edgekd.quantize import stage as quantize
@@ -99,6 +99,15 @@ def plan(recipe: Recipe) -> list[Pass]:
         )
     if "onnx" in formats:
         out.append(Pass("export_onnx", FORMATS["onnx"], ("data", "export"), ids("data", deploy)))
+    if "onnx" in formats and recipe.export.teacher and recipe.teacher.path is None:
+        out.append(
+            Pass(
+                "export_teacher",
+                run_teacher_onnx,
+                ("data", "teacher", "export"),
+                ids("data", "teacher"),
+            )
+        )
     if q != "none":
         take = ids("data", "teacher-outputs", deploy) if q == "qat" else ids("data", "student-onnx")
         out.append(

@@ -33,6 +33,8 @@ def profile(
     strict: bool = False,
     int8: bool = False,
     input_shapes: dict[str, list[int]] | None = None,
+    context: int | None = None,
+    prompt_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Profile an ONNX/TFLite file (or ``zoo:NAME``) on device targets against budgets.
 
@@ -40,8 +42,22 @@ def profile(
     budgets; ``accuracy`` is checked against ``min_accuracy``; ``strict`` judges latency
     and energy by the high end of the uncertainty band; ``int8`` quantizes a ``zoo:`` model;
     ``input_shapes`` ({input name: shape}) fixes symbolic input dims for every figure.
+    A language model exported by ``edgekd export-lm`` is profiled by
+    ``edgekd.profile.lm_profile`` (prefill and decode, tokens/s) at ``context`` tokens of KV
+    cache with a ``prompt_tokens`` prompt.
     """
     from edgekd.models.reference_export import resolve_model
+    from edgekd.profile.lm_profile import is_lm_export, profile_lm
+
+    if is_lm_export(model):
+        return profile_lm(
+            model, targets, runtime, budgets, measure, threads, strict, context, prompt_tokens
+        )
+    if context is not None or prompt_tokens is not None:
+        raise UsageError(
+            f"--context/--prompt-tokens: {model} is not a language model exported by "
+            "`edgekd export-lm` (no edgekd_lm_export.json lists it)"
+        )
 
     names = [str(t) for t in (targets or list(DEFAULT_TARGETS))]
     runtimes = load_runtimes()
@@ -155,6 +171,7 @@ def _target_row(
         "title": target.name,
         "kind": target.kind,
         "runtime": rt_name,
+        "runtime_format": rt.format,  # the file format the runtime runs as it is
         "calibrated": bool(rt.fitted),
         "budget": budget,
     }

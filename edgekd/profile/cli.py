@@ -57,6 +57,12 @@ def profile_cmd(
     input_shape: list[str] = typer.Option(
         [], "--input-shape", help="Size of an input's symbolic dims: NAME=1,3,640,640 (repeatable)"
     ),
+    context: int | None = typer.Option(
+        None, "--context", help="LM export: KV-cache context length (tokens)"
+    ),
+    prompt_tokens: int | None = typer.Option(
+        None, "--prompt-tokens", help="LM export: prompt length for time to first token"
+    ),
 ) -> None:
     """Profile a model: static analysis, host measurement and simulated device targets."""
     from edgekd.profile.api import profile
@@ -73,9 +79,15 @@ def profile_cmd(
         strict=strict,
         int8=int8,
         input_shapes=parse_input_shapes(input_shape),
+        context=context,
+        prompt_tokens=prompt_tokens,
     )
     if as_json:
         typer.echo(json.dumps(report, indent=2))
+    elif report["model"].get("lm"):
+        from edgekd.profile.lm_profile import print_lm_report
+
+        print_lm_report(report)
     else:
         print_report(report)
     if fail_on_budget:

@@ -1,12 +1,14 @@
 """What a report concludes from a manifest: verdict matrix, lineage deltas, the distilled /
-baseline / teacher comparison, budget violations with their causes, the artifact chosen
-for each target, budget use and Pareto fronts. Pure functions over plain dicts, so
-``report.json`` holds every number the Markdown and HTML show.
+baseline / teacher comparison, budget violations with their causes, budget use and Pareto
+fronts (the artifact to ship per target is ``ship.py``'s). Pure functions over plain dicts,
+so ``report.json`` holds every number the Markdown and HTML show.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from edgekd.report.ship import shown
 
 # Budget key -> key of the predicted value it limits (profile/budgets.py judges these).
 BUDGET_TO_PREDICTED = {
@@ -255,36 +257,11 @@ def violations(profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def chosen(artifacts: list[dict[str, Any]], profiles: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per target, the artifact to ship: the most accurate that passes (then the fastest);
-    if none passes, the most accurate that runs there."""
-    acc = {a["id"]: (a.get("metrics") or {}).get("accuracy") or 0.0 for a in artifacts}
-    out: dict[str, Any] = {}
-    for tgt in targets(profiles):
-        rows = [(a, t) for a, t in target_rows(profiles) if t["name"] == tgt["name"]]
-
-        def key(row: tuple[str, dict[str, Any]]) -> tuple[float, float]:
-            return (-acc.get(row[0], 0.0), (row[1].get("predicted") or {}).get("latency_ms") or 0)
-
-        passing = sorted((r for r in rows if r[1].get("verdict") == "pass"), key=key)
-        running = sorted((r for r in rows if r[1].get("verdict") == "fail"), key=key)
-        if passing:
-            out[tgt["name"]] = {"artifact": passing[0][0], "reason": "most accurate that passes"}
-        elif running:
-            out[tgt["name"]] = {
-                "artifact": running[0][0],
-                "reason": "none passes; most accurate that runs",
-            }
-        else:
-            out[tgt["name"]] = {"artifact": None, "reason": "no artifact runs on this target"}
-    return out
-
-
 def budget_use(profiles: list[dict[str, Any]], picks: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per target, the chosen artifact's predicted use of each budget, in % (100 = at limit)."""
     out: dict[str, dict[str, Any]] = {}
     for art, t in target_rows(profiles):
-        if picks.get(t["name"], {}).get("artifact") != art:
+        if shown(picks.get(t["name"]) or {}) != art:
             continue
         pred, budget = t.get("predicted") or {}, t.get("budget") or {}
         use = {}

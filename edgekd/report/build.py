@@ -3,7 +3,9 @@
 ``report.json`` (schema ``edgekd.report/1``) holds the DESIGN.md keys (``schema``,
 ``recipe``, ``artifacts[]``, ``profiles[]``) plus every derived number the Markdown and
 HTML reports show: verdicts, lineage deltas, the distilled/baseline/teacher comparison,
-violations with causes, the artifact chosen per target, budget use and training curves.
+violations with causes, the artifact to ship per target (``chosen``: the top
+section), every compression step against its reference (``compression``), budget use and
+training curves.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from edgekd.artifact import MODEL_FORMATS
 from edgekd.fileio import atomic_write_text
-from edgekd.report import analysis
+from edgekd.report import analysis, ship
 from edgekd.rundir import RunDir
 
 REPORT_SCHEMA = "edgekd.report/1"
@@ -47,7 +49,8 @@ def build_report(manifest: dict[str, Any]) -> dict[str, Any]:
         row["runtime"] = (a.get("extra") or {}).get("runtime")
         artifacts.append(row)
     profiles = profiles_of(manifest)
-    chosen = analysis.chosen(artifacts, profiles)
+    steps = ship.compression_steps(artifacts, raw)
+    chosen = ship.recommend(artifacts, profiles, steps)
     stages = manifest.get("stages") or {}
     return {
         "schema": REPORT_SCHEMA,
@@ -71,6 +74,7 @@ def build_report(manifest: dict[str, Any]) -> dict[str, Any]:
         "comparison": analysis.comparison(artifacts),
         "violations": analysis.violations(profiles),
         "chosen": chosen,
+        "compression": steps,
         "budget_use": analysis.budget_use(profiles, chosen),
         "memory_peaks": analysis.memory_peaks(profiles),
         "pareto_front": analysis.pareto_front(artifacts, profiles),

@@ -15,6 +15,7 @@ from edgekd.report import fmt
 from edgekd.report.analysis import BUDGET_TO_PREDICTED, target_rows
 from edgekd.report.fmt import BUDGET_LABEL
 from edgekd.report.oplabels import op_label
+from edgekd.report.ship import shown
 
 COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "unsupported": "#9a6700"}
 SERIES = {"distilled": "#0969da", "baseline": "#8c959f", "teacher": "#8250df"}
@@ -234,7 +235,7 @@ def _top_ops_rows(report: dict[str, Any], n: int) -> list[tuple[dict, str, dict,
     """(target, chosen artifact, its profile row, its ``n`` slowest ops with time > 0)."""
     rows = []
     for tgt in report["targets"]:
-        art = (report["chosen"].get(tgt["name"]) or {}).get("artifact")
+        art = shown(report["chosen"].get(tgt["name"]) or {})
         for a, t in target_rows(report["profiles"]):
             ops = [o for o in t.get("top_ops") or [] if (o.get("latency_ms") or 0) > 0]
             if a == art and t["name"] == tgt["name"] and ops:

@@ -61,11 +61,56 @@ def verdicts(r: dict[str, Any]) -> Section:
     sec.text = ["Simulated on each target; in brackets the tightest budget."]
     sec.header = ["artifact", *(f"{t['name']} ({t['runtime']})" for t in r["targets"])]
     sec.rows = [[a, *(verdict_cell(cells.get((a, n))) for n in names)] for a in arts]
-    sec.notes = [
-        f"**{name}**: ship `{c['artifact'] or DASH}` ({c['reason']})"
-        for name, c in r["chosen"].items()
-    ]
     sec.plots = ["accuracy_latency"]
+    return sec
+
+
+def ship_this(r: dict[str, Any]) -> Section:
+    """The top section: per target, the artifact to ship (or none fits, and by how much)."""
+    from edgekd.report.ship import sentence
+
+    sec = Section("What to ship")
+    if not r["chosen"]:
+        sec.text = ["No artifact was profiled on a device target: nothing to recommend."]
+        return sec
+    sec.text = [
+        "Per target, the most accurate artifact that passes every budget (ties: a file the "
+        "target's runtime runs as it is, then the faster); "
+        "never a compressed one that is larger or slower than a reference that fits too."
+    ]
+    sec.notes = [sentence(name, pick) for name, pick in r["chosen"].items()]
+    sec.notes += [f"⚠️ {g['message']}" for s in r.get("compression") or [] for g in s["regressions"]]
+    return sec
+
+
+def compression(r: dict[str, Any]) -> Section:
+    """Every compression step against its reference: size, host speed, predicted speed."""
+    steps = r.get("compression") or []
+    sec = Section("Compression steps")
+    if not steps:
+        sec.text = ["No pruned, quantized or int8/fp16-exported artifact in this run."]
+        return sec
+    names = [t["name"] for t in r["targets"]]
+    sec.text = [
+        "Each compressed artifact against its float reference (its parent, or the fp32 "
+        "export of the same model): size ratio, measured host speed-up (p50, noisy at "
+        "microseconds) and predicted speed-up per target (>1 is faster)."
+    ]
+    sec.header = ["artifact", "reference", "step", "size", "host speed-up"]
+    sec.header += [f"{n} speed-up" for n in names]
+
+    def x(v: float | None) -> str:
+        return DASH if v is None else f"{v:.2f}×"
+
+    for s in steps:
+        sec.rows.append(
+            [s["artifact"], s["reference"], f"{s['step']} {s['precision']}",
+             f"{fmt.nbytes(s['file_bytes'])} ({x(s['size_ratio'])})", x(s["host_speedup"]),
+             *(x(s["speedup"].get(n)) for n in names)]
+        )  # fmt: skip
+    sec.notes = [f"⚠️ {g['message']}" for s in steps for g in s["regressions"]]
+    if not sec.notes:
+        sec.notes = ["Every step is smaller and no slower than its reference."]
     return sec
 
 
@@ -271,8 +316,10 @@ def sections(r: dict[str, Any]) -> list[Section]:
     return [
         fn(r)
         for fn in (
+            ship_this,
             verdicts,
             comparison,
+            compression,
             lineage,
             violations,
             predictions,

@@ -125,6 +125,35 @@ def timing_lines(report: dict[str, Any], width: int) -> list[str]:
     return wrap_items("stage timings:", items, width)
 
 
+def ship_lines(report: dict[str, Any]) -> list[str]:
+    """The report's top section as plain lines: what to ship per target, then every
+    compression step that made an artifact larger or slower than its reference."""
+    from edgekd.report.ship import sentence
+
+    lines = [
+        sentence(name, pick).replace("**", "").replace("`", "")
+        for name, pick in (report.get("chosen") or {}).items()
+    ]
+    lines += [
+        f"regression: {g['message']}"
+        for s in report.get("compression") or []
+        for g in s["regressions"]
+    ]
+    return lines
+
+
+def print_ship(con: Any, report: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    lines = ship_lines(report)
+    if lines:
+        con.print()
+        con.print("[bold]What to ship[/]")
+    for line in lines:
+        color = "yellow" if line.startswith("regression") else "default"
+        con.print(f"[{color}]{escape(line)}[/]", highlight=False)
+
+
 def print_summary(
     run_dir: Path, report: dict[str, Any], manifest: dict[str, Any], con: Any = None
 ) -> None:
@@ -145,6 +174,7 @@ def print_summary(
     rows = verdict_rows(report)
     if rows:
         print_table(con, "Device verdicts (simulated)", VERDICT_COLS, rows)
+    print_ship(con, report)
     for line in timing_lines(report, con.width):
         con.print(line, highlight=False, soft_wrap=True)
     for w in report.get("warnings") or []:

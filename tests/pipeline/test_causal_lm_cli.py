@@ -61,7 +61,7 @@ def test_compress_distills_and_evaluates_a_language_model(lm_teacher, lm_dataset
         == student["extra"]["evaluate"]["records"]
     )
     report = json.loads((run / "report.json").read_text())
-    assert any("do not run for language models" in w["message"] for w in report["warnings"])
+    assert any("not applied to language models" in w["message"] for w in report["warnings"])
 
 
 def test_the_python_api_evaluates_a_student_against_its_teacher(lm_teacher, lm_dataset, tmp_path):

@@ -52,6 +52,7 @@ def test_compress_writes_a_whole_run_directory(cli, tmp_path):
     ids = {a["id"]: a for a in report["artifacts"]}
     assert set(ids) == {
         "teacher",
+        "teacher-onnx",
         "student",
         "baseline",
         "student-pruned",
@@ -63,6 +64,28 @@ def test_compress_writes_a_whole_run_directory(cli, tmp_path):
     # lineage: distill -> prune -> export (ONNX, TFLite) -> quantize
     assert ids["student-pruned"]["parent"] == "student"
     assert ids["student-pruned"]["params"] < ids["student"]["params"]
+    # saved without bloat: a state dict whose size tracks the parameter count
+    pruned = ids["student-pruned"]
+    assert pruned["path"].endswith(".safetensors")
+    assert pruned["file_bytes"] < ids["student"]["file_bytes"]
+    assert pruned["file_bytes"] < 4 * pruned["params"] + 4096  # fp32 weights + BN stats/header
+    assert ids["teacher-onnx"]["parent"] == "teacher" and ids["teacher-onnx"]["role"] == "teacher"
+    # every compression step against its reference, and a recommendation for the target
+    steps = {s["artifact"]: s["reference"] for s in report["compression"]}
+    assert steps == {
+        "student-pruned": "student",
+        "student-onnx-int8": "student-onnx",
+        "student-tflite-int8": "student-tflite-fp32",
+    }
+    (prune_step,) = [s for s in report["compression"] if s["step"] == "prune"]
+    assert prune_step["host_p50_ms"] > 0 and prune_step["reference_host_p50_ms"] > 0
+    pick = report["chosen"]["nano-33-ble"]
+    assert pick["fits"] is (pick["artifact"] is not None)
+    md = (run / "report.md").read_text()
+    assert md.index("## What to ship") < md.index("## Verdicts")
+    for s in report["compression"]:
+        for g in s["regressions"]:
+            assert g["message"] in md
     assert ids["student-onnx-int8"]["parent"] == "student-onnx"
     assert ids["student-onnx-int8"]["precision"] == "int8"
     assert ids["student-tflite-int8"]["runtime"] == "litert"

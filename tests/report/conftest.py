@@ -25,6 +25,8 @@ TARGETS = [
     "quantize.method=none",
     "--set",
     "export.formats=[onnx]",
+    "--set",
+    "export.teacher=false",
 ]
 
 

@@ -1,0 +1,149 @@
+"""LM export: ONNX with past key/values and TFLite prefill/decode with a KV cache, each
+checked against the torch parent with the runtime that ships it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgekd.errors import ParityError
+from tests.conftest import run_cli
+from tests.lm_fixtures import build_llama
+
+
+def _sidecar(out):
+    return json.loads((out / "edgekd_lm_export.json").read_text())
+
+
+def test_export_writes_every_file_with_a_passing_gate(lm_export):
+    out, _ = lm_export
+    doc = _sidecar(out)
+    files = doc["files"]
+    assert set(files) == {
+        "model.onnx",
+        "model.fp32.tflite",
+        "model.dynamic_int8.tflite",
+        "model.weight_int8.tflite",
+    }
+    for name, rec in files.items():
+        assert (out / name).stat().st_size == rec["file_bytes"]
+        assert rec["parity"]["status"] == "pass", rec["parity"]
+        assert rec["parity"]["positions"] >= 8 * 16
+    for name in ("model.onnx", "model.fp32.tflite"):
+        p = files[name]["parity"]
+        assert p["max_abs_diff"] <= p["tolerance"] <= 1e-3
+    for name in ("model.dynamic_int8.tflite", "model.weight_int8.tflite"):
+        q = files[name]
+        assert q["precision"] == "int8"
+        assert q["parity"]["agreement"] >= q["parity"]["min_agreement"]
+        # int8 weights: the file is smaller than the float one
+        assert q["file_bytes"] < files["model.fp32.tflite"]["file_bytes"]
+    assert files["model.fp32.tflite"]["signatures"] == ["prefill_8", "decode"]
+    assert set(files["model.fp32.tflite"]["parity"]["signatures"]) == {"prefill_8", "decode"}
+    assert (out / "tokenizer.json").is_file()
+
+
+def test_tflite_cache_is_explicit_and_sized_by_the_model(lm_export):
+    from edgekd.runtime.lm_runners import TFLiteLM
+
+    out, _ = lm_export
+    shape = _sidecar(out)["shape"]
+    runner = TFLiteLM(out / "model.fp32.tflite")
+    assert runner.max_context == 64
+    assert len(runner.kv_names) == 2 * shape["layers"]
+    k = runner.kv_shapes["kv_cache_k_0"]
+    assert sorted(k) == sorted((1, shape["kv_heads"], 64, shape["head_dim"]))
+
+
+def test_prefill_then_decode_matches_one_torch_pass(lm_export):
+    """The cache the prefill signature writes is the one decode reads: continuing after a
+    prefill gives torch's logits for the whole sequence (both runtimes)."""
+    from edgekd.models.causal_lm import load_causal_lm
+    from edgekd.runtime.lm_runners import OnnxLM, TFLiteLM, TorchLM
+
+    out, model_dir = lm_export
+    model, _, _ = load_causal_lm(model_dir)
+    ids = [int(i) for i in np.random.default_rng(1).integers(3, 200, 20)]
+    ref = TorchLM(model).logits(ids)
+    for runner in (TFLiteLM(out / "model.fp32.tflite"), OnnxLM(out / "model.onnx", 128)):
+        got = [runner.prefill(ids[:11])] + [runner.decode(t) for t in ids[11:]]
+        assert np.max(np.abs(np.stack(got) - ref[10:])) < 1e-3
+
+
+def test_parity_gate_names_the_signature_and_the_error(lm_export, tmp_path):
+    """Against a different parent the gate fails: float by logits, int8 by agreement."""
+    from edgekd.export.lm_parity import check_lm_parity
+    from edgekd.models.causal_lm import load_causal_lm
+    from edgekd.runtime.lm_runners import TFLiteLM, TorchLM
+
+    out, _ = lm_export
+    other, _, _ = load_causal_lm(build_llama(tmp_path / "other", layers=2, seed=7))
+    prompts = [[5, 6, 7, 8, 9, 10, 11, 12, 13]]
+    with pytest.raises(
+        ParityError, match=r"signature (prefill_8|decode): logits max abs diff"
+    ) as e:
+        check_lm_parity(TorchLM(other), TFLiteLM(out / "model.fp32.tflite"), prompts, "fp32")
+    assert e.value.exit_code == 1
+    with pytest.raises(
+        ParityError, match=r"greedy-token agreement .* \(lowest: signature (prefill_8|decode)"
+    ):
+        check_lm_parity(
+            TorchLM(other),
+            TFLiteLM(out / "model.dynamic_int8.tflite"),
+            prompts,
+            "dynamic_int8",
+            min_agreement=0.99,
+        )
+
+
+def test_bad_lengths_and_models_exit_2(tmp_path):
+    model = build_llama(tmp_path / "m", layers=1, max_positions=32)
+    code, text = run_cli(
+        ["export-lm", f"hf:{model}", "--out", str(tmp_path / "o"), "--cache-length", "64"]
+    )
+    assert code == 2 and "--cache-length 64: above the model's maximum context of 32" in text
+    code, text = run_cli(
+        [
+            "export-lm",
+            f"hf:{model}",
+            "--out",
+            str(tmp_path / "o"),
+            "--cache-length",
+            "16",
+            "--prefill-length",
+            "17",
+        ]
+    )
+    assert code == 2 and "--prefill-length 17" in text
+    code, text = run_cli(["export-lm", f"hf:{model}", "--precision", "int4"])
+    assert code == 2 and "--precision 'int4'" in text
+    (tmp_path / "notlm").mkdir()
+    (tmp_path / "notlm" / "config.json").write_text(
+        json.dumps({"architectures": ["BertForMaskedLM"], "model_type": "bert"})
+    )
+    code, text = run_cli(["export-lm", f"hf:{tmp_path / 'notlm'}"])
+    assert code == 2 and "not a causal language model" in text
+    assert "Traceback" not in text
+
+
+def test_onnx_only_export_of_a_config_built_model(tmp_path):
+    """A directory without weights (config-built student) exports too; the CLI prints the
+    gate's numbers."""
+    model = build_llama(tmp_path / "m", layers=1, weights=False)
+    code, text = run_cli(
+        [
+            "export-lm",
+            f"hf:{model}",
+            "--out",
+            str(tmp_path / "o"),
+            "--format",
+            "onnx",
+            "--parity-tokens",
+            "4",
+        ]
+    )
+    assert code == 0, text
+    assert "model.onnx" in text and "parity pass: max abs diff" in text
+    assert set(_sidecar(tmp_path / "o")["files"]) == {"model.onnx"}
