@@ -192,6 +192,8 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     """Every trial as plain data (``trials.json``, the report)."""
     rows = []
     for t in study.get_trials(deepcopy=False):
+        if not t.state.is_finished():  # enqueued starting points not run yet
+            continue
         attrs = t.user_attrs
         rows.append(
             {
