@@ -41,12 +41,11 @@ class TrainStep(nn.Module):
         self.objective = objective
         self.loss = loss
 
-    def forward(self, xb: Any, y: Any, t: Any, ix: torch.Tensor) -> torch.Tensor:
-        """``xb``: the model's input, or a tuple of inputs (text: ids and mask)."""
-        xs = xb if isinstance(xb, tuple) else (xb,)
+    def forward(self, x: Any, y: Any, t: Any, ix: torch.Tensor) -> torch.Tensor:
         if self.objective is not None:
-            return self.objective(self.model, xs[0] if len(xs) == 1 else xs, y, t, ix)
-        return self.loss(self.model(*xs), y, t)
+            return self.objective(self.model, x, y, t, ix)
+        logits = self.model(*x) if isinstance(x, (tuple, list)) else self.model(x)  # text
+        return self.loss(logits, y, t)
 
 
 def rank_batch(batch_size: int, w: World | None) -> int:
@@ -137,9 +136,9 @@ def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
 
 
 def to_device(x: Any, device: str) -> Any:
-    """A tensor, a tuple of them, or None on ``device``."""
+    """A tensor, a tuple of tensors (a model's several inputs) or None, on ``device``."""
     if x is None or device == "cpu":
         return x
     if isinstance(x, (tuple, list)):
-        return type(x)(to_device(v, device) for v in x)
+        return tuple(a.to(device, non_blocking=True) for a in x)
     return x.to(device, non_blocking=True)
