@@ -154,22 +154,31 @@ def fill(
     shard_rows: int,
     top_k: int | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+    mine: Callable[[int], bool] | None = None,
+) -> dict[str, Any] | None:
     """Compute every missing shard of ``splits`` (name -> rows) and write ``index.json``.
 
     ``run_split(split, start, stop)`` yields the teacher's logits for those rows, batch by
     batch. Shards already on disk (from a killed fill) are kept. Returns the index.
+    With ``mine`` (shard number, counted over all splits -> whether this process computes
+    it), only those shards are filled and no index is written (None is returned): each rank
+    of a distributed run fills its share, then one writes the index.
     """
     k = top_k if top_k is not None and top_k < num_classes else None
     total = sum(splits.values())
     done = 0
     index: dict[str, Any] = {"format": FORMAT, "num_classes": num_classes,
                              "shard_rows": shard_rows, "top_k": k, "splits": {}}  # fmt: skip
+    number = -1
     for split, n in splits.items():
         shards = []
         for s, start in enumerate(range(0, n, shard_rows)):
             stop = min(start + shard_rows, n)
             names = _names(split, s, k)
+            number += 1
+            if mine is not None and not mine(number):
+                shards.append(names)
+                continue
             if _read_shard(folder, names, stop - start) is None:
                 parts = [np.asarray(b, np.float32) for b in run_split(split, start, stop)]
                 logits = np.concatenate(parts) if parts else np.zeros((0, num_classes), np.float32)
@@ -186,6 +195,8 @@ def fill(
             if progress is not None:
                 progress(done, total)
         index["splits"][split] = {"rows": n, "shards": shards}
+    if mine is not None:
+        return None
     index["bytes"] = sum(f.stat().st_size for f in folder.glob("*.npy"))
     atomic_write_json(folder / "index.json", index)
     return index
@@ -225,6 +236,15 @@ def entry_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
 
 
+def _complete(folder: Path, splits: dict[str, int]) -> bool:
+    """Whether ``folder`` holds a complete, readable entry for these splits."""
+    try:
+        open_entry(folder, splits)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return True
+
+
 def cached_outputs(
     cache: Cache,
     key_parts: list[str],
@@ -254,15 +274,24 @@ def cached_outputs(
 
     if world.active() is None:
         out, hit, resumed = open_or_fill()
-    else:  # every rank asks: rank 0 fills the entry alone, the others then open it
-        hit, resumed = False, 0
-        if world.is_main():
+    else:  # every rank asks: rank 0 decides hit or miss, each rank fills its share of shards
+        w = world.active()
+        assert w is not None
+        resumed = 0
+        hit = world.broadcast(
+            _complete(folder, splits) if w.is_main else False, f"teacher outputs {folder.name}"
+        )
+        if not hit:
+            folder.mkdir(parents=True, exist_ok=True)
+            resumed = len(list(folder.glob("*.npy")))
+            args = (folder, splits, run_split, num_classes, shard_rows, top_k, progress)
             with world.alone():
-                out, hit, resumed = open_or_fill()
-        world.wait(f"rank 0 filling teacher outputs {folder.name}")
-        hit = world.broadcast(hit, f"whether teacher outputs {folder.name} were cached")
-        if not world.is_main():
-            out = open_entry(folder, splits)
+                fill(*args, mine=lambda shard: shard % w.size == w.rank)
+            world.wait(f"every rank writing its teacher-output shards {folder.name}")
+            if w.is_main:
+                fill(*args)  # every shard is there now: this writes index.json only
+            world.wait(f"rank 0 writing the teacher-output index {folder.name}")
+        out = open_entry(folder, splits)
     info = {
         "bytes": entry_bytes(folder),
         "shards": sum(len(v.shards) for v in out.values()),

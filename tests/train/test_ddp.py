@@ -74,5 +74,6 @@ def test_two_processes_match_one_with_the_same_global_batch(runs):
 def test_teacher_runs_once_per_sample_across_ranks_and_reruns(runs):
     for n, ranks in runs.items():
         assert sum(r["teacher_rows"] for r in ranks) == ranks[0]["rows"], f"{n} processes"
+        assert all(r["teacher_rows"] > 0 for r in ranks)  # the fill is shared out (3 shards)
         assert all(not r["cache_hit"] and r["rerun_hit"] for r in ranks)
         assert all(r["rerun_teacher_rows"] == 0 for r in ranks)
