@@ -88,6 +88,16 @@ class Cache:
         self._record(kind, path, False)
         return load(path), False
 
+    def entry_dir(self, kind: str, key_parts: Sequence[str | bytes]) -> Path:
+        """A directory entry (``<root>/<kind>/<key>.d``) for values that are filled piece by
+        piece (sharded teacher outputs); its owner writes each piece atomically and marks
+        the entry complete itself, and reports the lookup with :meth:`report`."""
+        return self.root / kind / f"{cache_key(key_parts)}.d"
+
+    def report(self, kind: str, path: Path, hit: bool, **info: Any) -> None:
+        """Tell ``record`` of a lookup (extra ``info``, such as bytes on disk, goes along)."""
+        self._record(kind, path, hit, **info)
+
     def _shared(
         self,
         kind: str,
@@ -122,9 +132,10 @@ class Cache:
         self._record(kind, path, hit)
         return load(path), hit
 
-    def _record(self, kind: str, path: Path, hit: bool) -> None:
+    def _record(self, kind: str, path: Path, hit: bool, **info: Any) -> None:
         if self.record is not None:
-            self.record({"kind": kind, "key": path.stem, "hit": hit})
+            key = path.name.removesuffix(".d") if path.suffix == ".d" else path.stem
+            self.record({"kind": kind, "key": key, "hit": hit, **info})
 
 
 def save_npz(arrays: dict[str, np.ndarray], path: Path) -> None:

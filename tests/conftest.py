@@ -74,13 +74,14 @@ def tiny_images(n: int = 48, classes: int = 3, seed: int = 0) -> Any:
     """Colour blobs whose class is the brightest channel: learnable in a few steps."""
     import numpy as np
 
-    from edgekd.data.loaders import DataSplits, Split
+    from edgekd.data.loaders import DataSplits
+    from edgekd.data.views import identity_split
 
     rng = np.random.default_rng(seed)
     y = np.arange(n) % classes
     x = rng.normal(0, 0.3, (n, 3, 16, 16)).astype(np.float32)
     x[np.arange(n), y] += 1.0
-    split = Split(x, y.astype(np.int64))
+    split = identity_split(x, y.astype(np.int64))
     return DataSplits(split, split, split, split, classes, (3, 16, 16), {}, f"blobs{seed}", "blobs")
 
 

@@ -1,7 +1,12 @@
-"""Load a dataset, split it (stratified, deterministic by seed) and normalize it.
+"""Load a dataset, split it (stratified, deterministic by seed) and attach its preprocessing.
 
-Normalization statistics come from the train split only and travel with the artifacts
-(``DataSplits.preprocess``), so every runtime sees the same preprocessing.
+A source (``edgekd.data.sources.SOURCES``) gives raw examples and labels; the splits hold
+positions into them and a *view* (``edgekd.data.dataset.View``) that preprocesses a batch:
+normalization for arrays, resize/crop/normalize for images, a tokenizer for text. The
+statistics come from the train split only, and the view's description travels with the
+artifacts (``DataSplits.preprocess``, saved as ``preprocess.json``), so every runtime sees the
+same inputs. Small array data keeps its normalized splits in memory (``Split.x``); images and
+text are read batch by batch.
 """
 
 from __future__ import annotations
@@ -9,31 +14,29 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgekd.data.config import DataConfig
-from edgekd.data.splits import split_indices
+from edgekd.data.dataset import Split, View
+from edgekd.data.inputs import InputSpec
+from edgekd.data.splits import SplitIndices, split_indices
 from edgekd.errors import DataError
 from edgekd.fileio import sha256_bytes
 
+if TYPE_CHECKING:
+    from edgekd.data.sources import Raw
+
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-@dataclass
-class Split:
-    """Inputs (float32, normalized) and integer labels (None when unlabeled)."""
-
-    x: np.ndarray
-    y: np.ndarray | None
-
-    def __len__(self) -> int:
-        return int(self.x.shape[0])
+SPLITS = ("train", "val", "test", "calib")
 
 
 @dataclass
 class DataSplits:
+    """The run's data: four splits sharing one preprocessing (``preprocess``, the student's
+    view), plus the teacher's view when the teacher sees other inputs (``teacher_view``)."""
+
     train: Split
     val: Split
     test: Split
@@ -44,67 +47,133 @@ class DataSplits:
     hash: str
     name: str
     class_names: list[str] = field(default_factory=list)
+    kind: str = "array"
+    teacher_view: View | None = None
+
+    def specs(self) -> list[InputSpec]:
+        """The model inputs (name, dtype, per-example shape), in positional order."""
+        return self.train.specs()
+
+    def for_teacher(self, split: str) -> Split:
+        """The split as the teacher sees it (its own image size or tokenizer)."""
+        part: Split = getattr(self, split)
+        return part if self.teacher_view is None else part.with_view(self.teacher_view)
+
+    @property
+    def teacher_input_shape(self) -> tuple[int, ...]:
+        """One example's shape as the teacher sees it."""
+        view = self.teacher_view
+        return self.input_shape if view is None else view.specs()[0].shape
+
+    @property
+    def teacher_preprocess(self) -> dict[str, Any]:
+        return self.preprocess if self.teacher_view is None else self.teacher_view.to_json()
 
 
 def load_data(cfg: DataConfig | None = None) -> DataSplits:
     """Load and split the data the ``data`` section describes."""
     cfg = cfg or DataConfig()
-    x, y, class_names = _load_raw(cfg)
-    return split_and_normalize(x, y, cfg, class_names)
+    return build_splits(_load_raw(cfg), cfg)
 
 
 def split_and_normalize(
     x: np.ndarray, y: np.ndarray, cfg: DataConfig, class_names: list[str]
 ) -> DataSplits:
-    x = x.astype(np.float32)
-    where = f"data.source={cfg.source}" if cfg.path is None else str(cfg.path)
-    ix = split_indices(y, cfg, where, class_names)
-    train, val, test, calib = ix.train, ix.val, ix.test, ix.calib
-    mean, std = _stats(x[train], cfg.normalize)
+    """Arrays already in memory (inputs, labels 0..K-1), split and normalized."""
+    return build_splits(array_raw(x, y, class_names, cfg), cfg)
 
-    def make(ix: np.ndarray, labeled: bool = True) -> Split:
-        return Split(((x[ix] - mean) / std).astype(np.float32), y[ix] if labeled else None)
+
+def array_raw(x: np.ndarray, y: np.ndarray, class_names: list[str], cfg: DataConfig) -> Raw:
+    """Raw examples of in-memory array data."""
+    from edgekd.data.sources import Raw
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    digest = sha256_bytes(x.tobytes(), y.astype(np.int64).tobytes())
+    where = f"data.source={cfg.source}" if cfg.path is None else str(cfg.path)
+    return Raw(ArrayRows(x), y.astype(np.int64), class_names, "array", where, digest, dense=x)
+
+
+def build_splits(raw: Raw, cfg: DataConfig) -> DataSplits:
+    """Split ``raw`` (stratified by seed, or by the source's named splits) and attach the
+    views: the student's and, when it differs, the teacher's."""
+    from edgekd.data.views import make_views
+
+    ix = _positions(raw, cfg)
+    view, teacher_view = make_views(raw, ix.train, cfg)
+    dense = None
+    if raw.dense is not None:
+        dense = np.asarray(view.batch(raw.dense, False, np.random.default_rng(0)))  # type: ignore[arg-type]
+
+    def make(name: str, positions: np.ndarray, labeled: bool = True) -> Split:
+        return Split(
+            raw.examples,
+            positions,
+            raw.labels[positions] if labeled else None,
+            view,
+            dense=None if dense is None else dense[positions],
+            name=name,
+            workers=cfg.workers,
+        )
 
     digest = sha256_bytes(
-        np.ascontiguousarray(x).tobytes(),
-        y.astype(np.int64).tobytes(),
+        raw.digest.encode(),
         repr(cfg.model_dump(mode="json")).encode(),
+        repr(view.to_json()).encode(),
+        repr(None if teacher_view is None else teacher_view.to_json()).encode(),
+        getattr(view, "fingerprint", b""),
+        getattr(teacher_view, "fingerprint", b""),
     )
+    specs = view.specs()
     return DataSplits(
-        train=make(train, labeled=not cfg.unlabeled),
-        val=make(val),
-        test=make(test),
-        calib=make(calib),
-        num_classes=int(y.max()) + 1,
-        input_shape=tuple(int(d) for d in x.shape[1:]),
-        preprocess={"normalize": cfg.normalize, "mean": mean.tolist(), "std": std.tolist()},
+        train=make("train", ix.train, labeled=not cfg.unlabeled),
+        val=make("val", ix.val),
+        test=make("test", ix.test),
+        calib=make("calib", ix.calib),
+        num_classes=int(raw.labels.max()) + 1,
+        input_shape=specs[0].shape,
+        preprocess=view.to_json(),
         hash=digest,
         name=cfg.source if cfg.path is None else Path(cfg.path).name,
-        class_names=class_names,
+        class_names=raw.class_names,
+        kind=raw.kind,
+        teacher_view=teacher_view,
     )
 
 
-def _stats(x: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel statistics for images (N, C, H, W), per-feature for tabular (N, F)."""
-    if mode == "none":
-        shape = (1,) * (x.ndim - 1)
-        return np.zeros(shape, np.float32), np.ones(shape, np.float32)
-    axes = (0, 2, 3) if x.ndim == 4 else (0,)
-    mean = x.mean(axis=axes, keepdims=True)[0]
-    std = x.std(axis=axes, keepdims=True)[0]
-    std = np.where(std < 1e-6, 1.0, std)
-    return mean.astype(np.float32), std.astype(np.float32)
+def _positions(raw: Raw, cfg: DataConfig) -> SplitIndices:
+    """The source's named splits where it has them; the rest drawn stratified by seed."""
+    if not raw.named or set(raw.named) == {"train"}:
+        return split_indices(raw.labels, cfg, raw.where, raw.class_names)
+    from edgekd.data.splits import named_split_indices
+
+    return named_split_indices(raw.labels, raw.named, cfg, raw.where, raw.class_names)
 
 
-def _load_raw(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, list[str]]:
+@dataclass(frozen=True)
+class ArrayRows:
+    """Rows of an in-memory array."""
+
+    x: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def get(self, i: int) -> np.ndarray:
+        return self.x[i]
+
+
+def _load_raw(cfg: DataConfig) -> Raw:
     from edgekd.data.sources import SOURCES
 
     source = SOURCES[cfg.source]
     if source.needs_path:
         if cfg.path is None:
             raise DataError(f"data.path: required when data.source is {cfg.source!r}")
-        if not Path(cfg.path).is_file():
-            raise DataError(f"data.path: file not found: {cfg.path}")
+        p = Path(cfg.path)
+        ok = {"file": p.is_file(), "dir": p.is_dir(), "any": p.exists()}[source.path_kind]
+        if not ok:
+            what = {"file": "file", "dir": "directory", "any": "file or directory"}
+            raise DataError(f"data.path: {what[source.path_kind]} not found: {p}")
     return source.load(cfg)
 
 
@@ -174,7 +243,7 @@ def check_labels(y: np.ndarray, path: Path) -> None:
 def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     x, y = read_npz(path, "data.path", need_y=True)
     assert y is not None
-    labels, names = _encode_labels(y)
+    labels, names = encode_labels(y)
     return x, labels, names
 
 
@@ -225,11 +294,11 @@ def load_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray, lis
             raise DataError(f"{path}: row {line}, column {label_column!r}: missing label")
         labels.append(row[li].strip())
     as_ints = [int(v) for v in labels if re.fullmatch(r"-?[0-9]{1,18}", v)]  # int64 range
-    y, names = _encode_labels(np.asarray(as_ints if len(as_ints) == len(labels) else labels))
+    y, names = encode_labels(np.asarray(as_ints if len(as_ints) == len(labels) else labels))
     return x, y, names
 
 
-def _encode_labels(y: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def encode_labels(y: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Integer labels 0..K-1 stay as they are; anything else is mapped in sorted order."""
     if np.issubdtype(y.dtype, np.integer) and y.min() >= 0:
         return y.astype(np.int64), [str(i) for i in range(int(y.max()) + 1)]

@@ -132,3 +132,46 @@ def check_classes(y: np.ndarray, where: str, names: list[str] | None = None) -> 
             "be 0..K-1 with every class present (relabel them, or store them as strings)"
         )
     return counts
+
+
+def named_split_indices(
+    y: np.ndarray,
+    named: dict[str, np.ndarray],
+    cfg: DataConfig,
+    where: str,
+    names: list[str] | None = None,
+) -> SplitIndices:
+    """Splits a source names (``train``, and ``val``/``test`` when it has them); a missing
+    one is carved from train, stratified by ``cfg.seed``; calibration comes from train."""
+    from sklearn.model_selection import train_test_split
+
+    check_classes(y, where, names)
+    train = named["train"]
+    parts = {"val": named.get("val"), "test": named.get("test")}
+    for name in ("test", "val"):
+        if parts[name] is not None:
+            continue
+        share = cfg.test_fraction if name == "test" else cfg.val_fraction
+        try:
+            train, parts[name] = train_test_split(
+                train, test_size=share, random_state=cfg.seed, stratify=y[train]
+            )
+        except ValueError as exc:
+            raise DataError(
+                f"{where}: no {name} split, and the train split cannot give one stratified "
+                f"(data.{name}_fraction={share:g}): {exc}"
+            ) from None
+    for name, part in (("train", train), ("val", parts["val"]), ("test", parts["test"])):
+        assert part is not None
+        if len(part) == 0:
+            raise DataError(f"{where}: the {name} split is empty")
+    if len(train) < cfg.calib_samples:
+        raise DataError(
+            f"{where}: data.calib_samples is {cfg.calib_samples} but the train split has only "
+            f"{len(train)}; set data.calib_samples (and quantize.calib_samples) to at most "
+            f"{len(train)}"
+        )
+    calib = np.random.default_rng(cfg.seed).permutation(train)[: cfg.calib_samples]
+    val, test = parts["val"], parts["test"]
+    assert val is not None and test is not None
+    return SplitIndices(np.asarray(train), np.asarray(val), np.asarray(test), calib)

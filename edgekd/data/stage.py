@@ -1,8 +1,9 @@
 """The ``data`` pass: the run's data, described in the run directory.
 
-The arrays themselves are a service every pass reads (``env.data``: loaded once from the
-recipe's ``data`` section); this pass writes the preprocessing every runtime must apply
-(``preprocess.json``: normalization from the train split) and a summary of the splits.
+The splits themselves are a service every pass reads (``env.data``: loaded once from the
+recipe's ``data`` section, read batch by batch); this pass writes the preprocessing every
+runtime must apply (``preprocess.json``: normalization from the train split, image size,
+the input signature, the teacher's view; ``tokenizer/`` for text) and a summary of the splits.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgekd.artifact import Artifact
-from edgekd.fileio import atomic_write_json
 from edgekd.passes import Services
 
 if TYPE_CHECKING:
@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
 
 def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> list[Artifact]:
+    from edgekd.data.views import save_preprocess
+
     data = env.data
-    atomic_write_json(run_dir / "preprocess.json", data.preprocess)
+    save_preprocess(data, run_dir)
     summary = {
         "name": data.name,
         "hash": data.hash,

@@ -30,7 +30,7 @@ def distill(
     config: DistillConfig | None = None,
     *,
     method: str | None = None,
-    teacher_logits: dict[str, np.ndarray] | None = None,
+    teacher_logits: dict[str, Any] | None = None,
     teachers: Sequence[Teacher] = (),
     cache: Cache | None = None,
     reporter: Reporter | None = None,
@@ -131,8 +131,8 @@ def train_baseline(
 
 
 def _teacher_and_logits(
-    teacher: Any, data: DataSplits, cache: Cache, logits: dict[str, np.ndarray] | None
-) -> tuple[Teacher | None, dict[str, np.ndarray]]:
+    teacher: Any, data: DataSplits, cache: Cache, logits: dict[str, Any] | None
+) -> tuple[Teacher | None, dict[str, Any]]:
     """The teacher as a ``Teacher`` (None when only logits are given) and its logits."""
     from edgekd.teacher.outputs import teacher_outputs
 

@@ -56,6 +56,6 @@ def born_again(
             progress=None if progress is None else progress(g),
         )
         records.append({"generation": g, "seed": gen_cfg.seed, "history": hist.to_dict()})
-        targets = predict(model, data.train.x)
+        targets = predict(model, data.train)
     assert model is not None
     return model, records

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from torch import nn
 
     from edgekd.cache import Cache
-    from edgekd.data.loaders import DataSplits, Split
+    from edgekd.data.dataset import Split
+    from edgekd.data.loaders import DataSplits
     from edgekd.distill.config import DistillConfig
     from edgekd.distill.losses import KDLoss
     from edgekd.teacher.load import Teacher
@@ -158,11 +159,12 @@ def multi_teacher(job: Job) -> Distilled:
             if split in out and y is not None:
                 row[f"{split}_accuracy"] = float(np.mean(out[split].argmax(1) == y))
         info.append(row)
-    check_widths([o["train"] for o in outputs], names)
+    check_widths([np.asarray(o["train"]) for o in outputs], names)
     mt, t = cfg.multi_teacher, cfg.temperature
     splits = [s for s in ("train", "test") if all(s in o for o in outputs)]
     targets = {
-        s: ensemble_logits([o[s] for o in outputs], t, mt.weighting, mt.weights) for s in splits
+        s: ensemble_logits([np.asarray(o[s]) for o in outputs], t, mt.weighting, mt.weights)
+        for s in splits
     }
     hist = job.fit(
         f"distill student ({len(outputs)} teachers)",
@@ -285,7 +287,7 @@ def data_free(job: Job) -> Distilled:
     from torch import nn
 
     from edgekd.cache import load_npz, save_npz
-    from edgekd.data.loaders import Split
+    from edgekd.data.views import identity_split
     from edgekd.distill.data_free import deep_inversion
     from edgekd.errors import UsageError
 
@@ -326,7 +328,7 @@ def data_free(job: Job) -> Distilled:
     hist = job.fit(
         "distill student (data-free)",
         job.student,
-        train=Split(x, None),
+        train=identity_split(x, None),
         loss=job.loss(labeled=False),
         teacher_logits=synth["logits"] if "logits" in synth else teacher.predict(x),
         checkpoint=job.checkpoint,

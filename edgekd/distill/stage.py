@@ -24,12 +24,14 @@ if TYPE_CHECKING:
 
 
 def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> list[Artifact]:
+    from edgekd.data.text import check_text_views
     from edgekd.distill.api import distill
     from edgekd.models.spec import ModelSpec
     from edgekd.teacher import stage as teacher_stage
     from edgekd.teacher.train import teacher_from_config
 
     data = env.data
+    check_text_views(data, cfg.distill.method)  # logit KD needs the same tokens on both sides
     teacher = teacher_stage.load(pick(inputs, "teacher"), cfg, run_dir, env)
     extra = [
         teacher_from_config(c, data, env.cache, env.reporter, f"teachers[{i}]")[0]

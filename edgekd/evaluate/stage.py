@@ -3,7 +3,7 @@ that will run it (torch, onnxruntime, LiteRT), so a report's accuracy is the acc
 the file that ships. The teacher is scored from its cached outputs, never run again.
 
 ``RUNNERS`` maps an artifact format to its runtime's name and a function that returns its
-logits for a batch of inputs.
+logits for a split, read batch by batch (no split is one array in memory).
 """
 
 from __future__ import annotations
@@ -18,25 +18,26 @@ from edgekd.passes import Services
 if TYPE_CHECKING:
     import numpy as np
 
+    from edgekd.data.dataset import Split
     from edgekd.recipe.schema import Recipe
 
-Predict = Callable[[Artifact, Path, "np.ndarray", int], "np.ndarray"]
+Predict = Callable[[Artifact, Path, "Split", int], "np.ndarray"]
 
 
-def _torch(art: Artifact, run_dir: Path, x: np.ndarray, batch: int) -> np.ndarray:
+def _torch(art: Artifact, run_dir: Path, x: Split, batch: int) -> np.ndarray:
     from edgekd.models.load import load_artifact
     from edgekd.train.loop import predict
 
     return predict(load_artifact(art, run_dir), x, batch)
 
 
-def _onnx(art: Artifact, run_dir: Path, x: np.ndarray, batch: int) -> np.ndarray:
+def _onnx(art: Artifact, run_dir: Path, x: Split, batch: int) -> np.ndarray:
     from edgekd.runtime.onnx import OnnxRunner
 
     return OnnxRunner(art.absolute(run_dir)).predict(x, batch)
 
 
-def _tflite(art: Artifact, run_dir: Path, x: np.ndarray, batch: int) -> np.ndarray:
+def _tflite(art: Artifact, run_dir: Path, x: Split, batch: int) -> np.ndarray:
     from edgekd.runtime.litert import TfliteRunner
 
     return TfliteRunner(art.absolute(run_dir)).predict(x)
@@ -51,6 +52,8 @@ TEACHER_RUNTIME = {"sklearn": "scikit-learn"}  # teachers are scored from their 
 
 
 def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> list[Artifact]:
+    import numpy as np
+
     from edgekd.evaluate.metrics import classification_metrics
     from edgekd.teacher.stage import logits_of
 
@@ -65,11 +68,12 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
             for split in ev.splits:
                 part = getattr(data, split)
                 assert part.y is not None, f"the {split} split needs labels"
+                t_logits = np.asarray(teacher[split])  # memory-mapped shards, read once
                 if art.id == "teacher" or predict is None:
-                    logits = teacher[split]
+                    logits = t_logits
                 else:
-                    logits = predict(art, run_dir, part.x, ev.batch_size)
-                found = classification_metrics(logits, part.y, teacher[split], ev.metrics)
+                    logits = predict(art, run_dir, part, ev.batch_size)
+                found = classification_metrics(logits, part.y, t_logits, ev.metrics)
                 prefix = "" if split == "test" else f"{split}_"
                 art.metrics.update({prefix + k: v for k, v in found.items()})
             art.extra["runtime"] = runtime

@@ -1,6 +1,8 @@
-"""torch → ONNX with a dynamic batch axis, checked by ``onnx.checker`` and then against its
-parent: ``export_onnx`` runs torch and onnxruntime on a batch whose size differs from the
-export's and compares every output, as optimum's exporters do.
+"""torch → ONNX with a dynamic batch axis (and a dynamic sequence axis for token inputs),
+checked by ``onnx.checker`` and then against its parent: ``export_onnx`` runs torch and
+onnxruntime on a batch whose size differs from the export's (token inputs also at a shorter
+sequence length) and compares every output, as optimum's exporters do. Text models take
+int64 ``input_ids`` and ``attention_mask``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgekd.data.inputs import Inputs, as_tuple, rows, to_torch
 from edgekd.errors import StageError, require
 from edgekd.export.parity import (
     Exported,
@@ -32,19 +35,31 @@ OUTPUT_NAME = "logits"
 PARITY_ROWS = 7
 
 
+def input_axes(sample: Inputs) -> tuple[list[str], dict[str, dict[int, str]]]:
+    """Input names and dynamic axes: the batch always; the sequence of integer (token) inputs."""
+    names = list(sample) if isinstance(sample, dict) else [INPUT_NAME]
+    axes: dict[str, dict[int, str]] = {}
+    for name, a in zip(names, as_tuple(sample), strict=True):
+        axes[name] = (
+            {0: "batch", 1: "sequence"} if a.dtype.kind in "iu" and a.ndim == 2 else {0: "batch"}
+        )
+    return names, axes
+
+
 def export_onnx(
     model: nn.Module,
-    sample: np.ndarray,
+    sample: Inputs,
     path: str | Path,
     opset: int = 18,
     *,
-    parity_x: np.ndarray | None = None,
+    parity_x: Inputs | None = None,
     atol: float = 1e-4,
     rtol: float = 1e-3,
     parity_rows: int = PARITY_ROWS,
     gate: bool = True,
 ) -> Exported:
-    """Export ``model`` (eval mode) traced on ``sample`` to ``path``, then check it.
+    """Export ``model`` (eval mode) traced on ``sample`` (one array, or a dict of arrays by
+    input name) to ``path``, then check it.
 
     Uses the TorchScript-based exporter, which handles every op in the zoo and gives a
     self-contained file (no external data); ``onnx.checker`` validates the result. Parity
@@ -55,7 +70,10 @@ def export_onnx(
     onnx = require("onnx", "onnx")
     path = Path(path)
     model = model.eval()
-    x = torch.from_numpy(np.ascontiguousarray(sample, dtype=np.float32))
+    if not isinstance(sample, dict) and sample.dtype.kind == "f":
+        sample = np.ascontiguousarray(sample, dtype=np.float32)
+    names, axes = input_axes(sample)
+    args = to_torch(sample)
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
@@ -63,11 +81,11 @@ def export_onnx(
             with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
                 torch.onnx.export(
                     model,
-                    (x,),
+                    args,
                     str(tmp),
-                    input_names=[INPUT_NAME],
+                    input_names=names,
                     output_names=[OUTPUT_NAME],
-                    dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                    dynamic_axes={**axes, OUTPUT_NAME: {0: "batch"}},
                     opset_version=opset,
                     dynamo=False,
                 )
@@ -75,20 +93,35 @@ def export_onnx(
             raise StageError(f"ONNX export failed: {exc}") from None
         onnx.checker.check_model(onnx.load(str(tmp)))
     if parity_x is None:
-        parity_x = random_inputs(tuple(sample.shape[1:]), parity_rows + 1)
-    xs = parity_batch(np.ascontiguousarray(parity_x, dtype=np.float32), len(sample), parity_rows)
-    report = check_onnx_parity(model, path, xs, atol, rtol)
+        parity_x = (
+            {k: np.resize(v, (parity_rows + 1, *v.shape[1:])) for k, v in sample.items()}
+            if isinstance(sample, dict)  # token inputs: the sample's rows again
+            else random_inputs(tuple(sample.shape[1:]), parity_rows + 1)
+        )
+    elif not isinstance(parity_x, dict):
+        parity_x = np.ascontiguousarray(parity_x, dtype=np.float32)
+    batch = rows(sample)
+    report = check_onnx_parity(model, path, parity_batch(parity_x, batch, parity_rows), atol, rtol)
     if gate:
         raise_on_failure(report, path.name)
-    return Exported(path, "onnx", "fp32", report, {"opset": opset, "export_batch": len(sample)})
+    return Exported(path, "onnx", "fp32", report, {"opset": opset, "export_batch": batch})
 
 
 def check_onnx_parity(
-    model: nn.Module, onnx_path: str | Path, x: np.ndarray, atol: float, rtol: float
+    model: nn.Module, onnx_path: str | Path, x: Inputs, atol: float, rtol: float
 ) -> ParityReport:
-    """Compare torch and onnxruntime outputs on ``x`` (all outputs, collected failures)."""
+    """Compare torch and onnxruntime outputs on ``x`` (all outputs, collected failures).
+    Token inputs are also compared at a shorter sequence length than the export's."""
     from edgekd.runtime.onnx import OnnxRunner
 
+    model = model.eval()
+    if isinstance(x, dict) and rows(x) and next(iter(x.values())).shape[1] > 2:
+        short = {k: v[:, : max(2, v.shape[1] // 2)] for k, v in x.items()}
+        first = check_onnx_parity(model, onnx_path, short, atol, rtol)
+        if first.status != "pass":
+            length = next(iter(short.values())).shape[1]
+            first.failures = [f"(sequence length {length}) {f}" for f in first.failures]
+            return first
     ref = torch_outputs(model, x)
     cand = OnnxRunner(onnx_path).run(x)
     return compare_outputs({OUTPUT_NAME: ref}, cand, atol=atol, rtol=rtol)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgekd.errors import ParityError
+
+if TYPE_CHECKING:
+    from edgekd.data.inputs import Inputs
 
 
 @dataclass
@@ -112,13 +115,18 @@ class Exported:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def parity_batch(x: np.ndarray, export_batch: int, n: int) -> np.ndarray:
-    """Up to ``n`` rows of ``x`` for a parity check, never ``export_batch`` rows (a batch
-    size the export did not see catches a graph fixed to its export shape)."""
-    rows = min(n, len(x))
-    if rows == export_batch:
-        rows = rows + 1 if len(x) > rows else rows - 1
-    return x[: max(rows, 1)]
+def parity_batch(x: Inputs, export_batch: int, n: int) -> Inputs:
+    """Up to ``n`` rows of ``x`` (one array or a dict by input name) for a parity check,
+    never ``export_batch`` rows (a batch size the export did not see catches a graph fixed
+    to its export shape)."""
+    from edgekd.data.inputs import rows as count
+    from edgekd.data.inputs import select
+
+    total = count(x)
+    k = min(n, total)
+    if k == export_batch:
+        k = k + 1 if total > k else k - 1
+    return select(x, slice(0, max(k, 1)))
 
 
 def random_inputs(shape: tuple[int, ...], rows: int, seed: int = 0) -> np.ndarray:
@@ -141,16 +149,20 @@ def raise_on_failure(report: ParityReport, what: str) -> None:
         raise ParityError(f"parity check failed for {what}: " + "; ".join(report.failures))
 
 
-def torch_outputs(model: Any, x: np.ndarray) -> np.ndarray:
-    """Float outputs of a torch module in eval mode. Programs from ``torch.export`` are
-    specialized to their export batch size; when the whole batch is refused, rows run alone."""
+def torch_outputs(model: Any, x: Inputs) -> np.ndarray:
+    """Float outputs of a torch module in eval mode on ``x`` (one array, or a dict of arrays
+    for a model with several inputs). Programs from ``torch.export`` are specialized to
+    their export batch size; when the whole batch is refused, rows run alone."""
     import torch
 
+    from edgekd.data.inputs import rows, select, to_torch
     from edgekd.export.tflite_export import eval_mode
 
     with eval_mode(model), torch.no_grad():
         try:
-            return model(torch.from_numpy(x)).float().numpy()
+            return model(*to_torch(x)).float().numpy()
         except Exception:
-            rows = [model(torch.from_numpy(x[i : i + 1])).float().numpy() for i in range(len(x))]
-            return np.concatenate(rows)
+            out = [
+                model(*to_torch(select(x, slice(i, i + 1)))).float().numpy() for i in range(rows(x))
+            ]
+            return np.concatenate(out)

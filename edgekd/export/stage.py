@@ -16,6 +16,8 @@ from edgekd.artifact import Artifact
 from edgekd.passes import Services, the_model
 
 if TYPE_CHECKING:
+    from edgekd.data.inputs import Inputs
+    from edgekd.data.loaders import DataSplits
     from edgekd.export.parity import Exported
     from edgekd.recipe.schema import Recipe
 
@@ -27,10 +29,10 @@ def run_onnx(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) 
     e, data, parent = cfg.export, env.data, the_model(inputs)
     result = export_onnx(
         load_artifact(parent, run_dir),
-        data.val.x[: e.export_batch],
+        data.val.take(e.export_batch),
         run_dir / "student.onnx",
         opset=e.opset,
-        parity_x=data.val.x,
+        parity_x=data.val.take(e.parity_batch + 1),
         atol=e.atol,
         rtol=e.rtol,
         parity_rows=e.parity_batch,
@@ -53,13 +55,14 @@ def run_teacher_onnx(
     if teacher.format != "torch" or "model" not in teacher.extra:
         env.reporter.log(f"teacher not exported: a {teacher.format} teacher without a spec")
         return []
+    val = data.for_teacher("val")  # the teacher's own view (image size, tokenizer)
     try:
         result = export_onnx(
             load_artifact(teacher, run_dir),
-            data.val.x[: e.export_batch],
+            val.take(e.export_batch),
             run_dir / "teacher.onnx",
             opset=e.opset,
-            parity_x=data.val.x,
+            parity_x=val.take(e.parity_batch + 1),
             atol=e.atol,
             rtol=e.rtol,
             parity_rows=e.parity_batch,
@@ -93,6 +96,7 @@ def run_tflite(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services
 
     t, data, parent = cfg.export.tflite, env.data, the_model(inputs)
     model = load_artifact(parent, run_dir)
+    parity_x = parity_inputs(data)
     task = env.reporter.task("export TFLite", len(t.precision))
     results = []
     try:
@@ -101,12 +105,12 @@ def run_tflite(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services
             results.append(
                 export_tflite(
                     model,
-                    data.val.x[: cfg.export.export_batch],
+                    data.val.take(cfg.export.export_batch),
                     run_dir / tflite_filename("student", precision, int8_io),
                     precision,
-                    calib=data.calib.x[: t.calib_samples] if precision == "int8" else None,
+                    calib=data.calib.take(t.calib_samples) if precision == "int8" else None,
                     int8_io=int8_io,
-                    parity_x=data.val.x,
+                    parity_x=parity_x,
                     cfg=t,
                     gate=False,
                 )
@@ -117,7 +121,13 @@ def run_tflite(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services
         task.close()
     metas = [r.meta for r in results]
     for_mcu = any(load_target(n).kind == "mcu" for n in cfg.targets.names)
-    hop_failed = mcu_hop_for_run(run_dir, metas, data.val.x, for_mcu, t.min_top1_agreement)
+    hop_failed = mcu_hop_for_run(
+        run_dir,
+        metas,
+        parity_x,  # type: ignore[arg-type]
+        for_mcu,
+        t.min_top1_agreement,
+    )
     out = []
     for result in results:
         art_id = f"student-tflite-{result.precision}" + ("-io" if result.meta["int8_io"] else "")
@@ -128,6 +138,12 @@ def run_tflite(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services
             art.extra.update(error="parity check failed for " + hop[0], error_kind="parity")
         out.append(art)
     return out
+
+
+def parity_inputs(data: DataSplits, streamed_rows: int = 512) -> Inputs:
+    """Val inputs for the TFLite gates (int8 is gated on top-1 agreement, so a few hundred
+    rows): the whole split for in-memory data, its first ``streamed_rows`` otherwise."""
+    return data.val.take(len(data.val) if data.val.dense is not None else streamed_rows)
 
 
 def _artifact(

@@ -36,28 +36,32 @@ if TYPE_CHECKING:
 
 def export_tflite(
     model: Any,
-    sample_input: np.ndarray,
+    sample_input: Any,
     path: str | Path,
     precision: str = "fp32",
-    calib: np.ndarray | None = None,
+    calib: Any = None,
     int8_io: bool = False,
     *,
-    parity_x: np.ndarray | None = None,
+    parity_x: Any = None,
     cfg: TfliteConfig | None = None,
     gate: bool | None = None,
 ) -> Exported:
     """Convert ``model`` (an ``nn.Module``) traced on ``sample_input``, write ``path`` and
     check the file against ``model`` with LiteRT.
 
-    ``calib`` (N, *sample_input.shape[1:]) is required for ``int8``. Parity runs on
-    ``parity_x`` (default: up to 256 calibration rows, else random inputs) with the
-    tolerances of ``cfg``; float files are gated, quantized ones only on real inputs
-    (``gate`` overrides). The result's ``meta``: precision, converter and quantizer, file
-    size and sha256, and for input and output their name, shape, dtype and (integer
-    tensors) scale and zero-point.
+    ``sample_input`` is one array, or a dict of arrays for a model with several inputs (text:
+    int64 ``input_ids`` and ``attention_mask``, exported with fixed shapes; integer inputs
+    stay integers, an int8 file keeps them int64).
+    ``calib`` (N, *sample_input.shape[1:], a dict alike for several inputs) is required for
+    ``int8``. Parity runs on ``parity_x`` (default: up to 256 calibration rows, else random
+    inputs, or the sample's rows for token inputs) with the tolerances of ``cfg``; float
+    files are gated, quantized ones only on real inputs (``gate`` overrides). The result's
+    ``meta``: precision, converter and quantizer, file size and sha256, and for input and
+    output their name, shape, dtype and (integer tensors) scale and zero-point.
     """
     import numpy as np
 
+    from edgekd.data.inputs import rows, select
     from edgekd.export.parity import Exported, parity_batch, random_inputs
     from edgekd.export.tflite_parity import check_tflite_parity
 
@@ -65,6 +69,37 @@ def export_tflite(
         raise UsageError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
     if int8_io and precision != "int8":
         raise UsageError(f"--int8-io needs precision int8 (got {precision})")
+    if isinstance(sample_input, dict):
+        meta = _export_multi(model, sample_input, path, precision, calib, int8_io)
+    else:
+        meta = _export_single(model, sample_input, path, precision, calib, int8_io)
+    quantized = precision in QUANTIZED
+    real = parity_x is not None or calib is not None
+    export_batch = int(meta["export_batch"])
+    if parity_x is None:
+        if calib is not None:
+            parity_x = select(calib, slice(0, 256))
+        elif isinstance(sample_input, dict):  # token inputs: the sample's rows again
+            n = 64 if quantized else 7
+            parity_x = {k: np.resize(v, (n, *v.shape[1:])) for k, v in sample_input.items()}
+        else:
+            shape = tuple(np.shape(sample_input)[1:])
+            parity_x = random_inputs(shape, 64 if quantized else 7)
+    if not isinstance(parity_x, dict):
+        parity_x = np.ascontiguousarray(parity_x, dtype=np.float32)
+    x = parity_batch(parity_x, export_batch, rows(parity_x))
+    if gate is None:
+        gate = not quantized or real  # random inputs say little about top-1 agreement
+    report = check_tflite_parity(model, path, x, precision, cfg, gate=gate)
+    return Exported(Path(path), "tflite", precision, report, meta)
+
+
+def _export_single(
+    model: Any, sample_input: Any, path: str | Path, precision: str, calib: Any, int8_io: bool
+) -> dict[str, Any]:
+    """``export_tflite`` for a model with one input: convert, write, describe."""
+    import numpy as np
+
     sample = np.ascontiguousarray(sample_input, dtype=np.float32)
     if sample.ndim < 2:
         raise UsageError(f"sample input needs a batch dimension, got shape {sample.shape}")
@@ -86,18 +121,7 @@ def export_tflite(
         export_batch=int(sample.shape[0]),
         export_seconds=round(seconds, 3),
     )
-    quantized = precision in QUANTIZED
-    real = parity_x is not None or calib is not None
-    if parity_x is None:
-        shape = tuple(sample.shape[1:])
-        parity_x = (
-            calib[:256] if calib is not None else random_inputs(shape, 64 if quantized else 7)
-        )
-    x = parity_batch(np.ascontiguousarray(parity_x, dtype=np.float32), len(sample), len(parity_x))
-    if gate is None:
-        gate = not quantized or real  # random inputs say little about top-1 agreement
-    report = check_tflite_parity(model, path, x, precision, cfg, gate=gate)
-    return Exported(Path(path), "tflite", precision, report, meta)
+    return meta
 
 
 def _fp32(model: Any, sample: np.ndarray, calib: np.ndarray | None, int8_io: bool) -> bytes:
@@ -136,6 +160,83 @@ if TYPE_CHECKING:
     TflitePrecision = str
 else:
     TflitePrecision = Literal[tuple(PRECISIONS)]
+
+
+def _export_multi(
+    model: Any, sample: dict[str, np.ndarray], path: str | Path, precision: str, calib: Any,
+    int8_io: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """``export_tflite`` for a model with several inputs (text), each array its own input in
+    the dict's order; int8 calibrates on ``calib`` (a dict with the same keys)."""
+    import numpy as np
+    import torch
+
+    if int8_io:
+        raise UsageError(
+            "--int8-io: a model with several inputs keeps its integer inputs as they are"
+        )
+    require("litert_torch", "tflite")
+    args = tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in sample.values())
+    start = time.perf_counter()
+    with eval_mode(model), _quiet_litert():
+        if precision == "int8":
+            if not isinstance(calib, dict) or set(calib) != set(sample):
+                raise UsageError(f"int8 export needs calibration arrays for {', '.join(sample)}")
+            b, n = len(args[0]), len(next(iter(calib.values())))
+            rows = [
+                tuple(torch.from_numpy(np.ascontiguousarray(calib[k][i : i + b])) for k in sample)
+                for i in range(0, n - b + 1, b)  # the graph is specialized to the export batch
+            ]
+            from edgekd.export.tflite_io import with_float_io
+
+            buf = with_float_io(_convert_int8_args(model, args, rows))
+        else:
+            with _lowering_errors():
+                import litert_torch
+
+                buf = bytes(litert_torch.convert(model, args).model_content())
+            if precision in ("fp16", "dynamic_int8"):
+                buf = _quantize_flatbuffer(buf, precision)
+    seconds = time.perf_counter() - start
+    atomic_write_bytes(path, buf)
+    meta = describe_tflite(path)
+    meta.update(
+        precision=precision,
+        int8_io=False,
+        converter=f"litert-torch {_version('litert-torch')}",
+        quantizer=_quantizer_name(precision),
+        calibration_samples=None if calib is None else int(len(next(iter(calib.values())))),
+        export_batch=int(args[0].shape[0]),
+        export_seconds=round(seconds, 3),
+        inputs=list(sample),
+    )
+    return meta
+
+
+def _convert_int8_args(
+    model: Any, args: tuple[Any, ...], calib_rows: list[tuple[Any, ...]]
+) -> bytes:
+    """PT2E static int8 for a model of several inputs (see ``_convert_int8_pt2e``)."""
+    import litert_torch
+    import torch
+    from litert_torch.quantize import pt2e_quantizer, quant_config
+    from torchao.quantization.pt2e import move_exported_model_to_eval, quantize_pt2e
+
+    with _lowering_errors():
+        traced = torch.export.export(model, args).module()
+        quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
+            pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True)
+        )
+        prepared = quantize_pt2e.prepare_pt2e(traced, quantizer)
+        with torch.no_grad():
+            for row in calib_rows:
+                prepared(*row)
+        converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
+        move_exported_model_to_eval(converted)
+        edge = litert_torch.convert(
+            converted, args, quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer)
+        )
+        return bytes(edge.model_content())
 
 
 def check_calibration(calib: np.ndarray | None, input_shape: tuple[int, ...]) -> np.ndarray:

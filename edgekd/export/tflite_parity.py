@@ -18,7 +18,7 @@ from edgekd.export.tflite_config import TfliteConfig
 def check_tflite_parity(
     model: Any,
     path: str | Path,
-    x: np.ndarray,
+    x: Any,
     precision: str,
     cfg: TfliteConfig | None = None,
     *,
@@ -35,7 +35,8 @@ def check_tflite_parity(
 
     cfg = cfg or TfliteConfig()
     atol, rtol, min_agree = cfg.tolerances(precision)
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    if not isinstance(x, dict):
+        x = np.ascontiguousarray(x, dtype=np.float32)
     reference = torch_outputs(model, x)
     candidate = TfliteRunner(path).predict(x)
     report = compare_outputs(

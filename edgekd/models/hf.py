@@ -16,12 +16,11 @@ edgekd model, calling one returns the logits tensor; its layers are addressed as
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from edgekd.errors import ModelFileError, require
+from edgekd.backends import import_transformers
+from edgekd.errors import ModelFileError
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -32,31 +31,6 @@ if TYPE_CHECKING:
 
 Task = Literal["image", "text"]
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
-
-
-def hub_offline() -> None:
-    """No download from the Hugging Face hub in this process: only local files and caches."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    constants = sys.modules.get("huggingface_hub.constants")
-    if constants is not None:  # imported before: it read the environment already
-        constants.HF_HUB_OFFLINE = True  # type: ignore[attr-defined]
-
-
-def import_transformers() -> ModuleType:
-    """``import transformers`` offline. transformers imports torchvision when it is
-    installed, so that goes through :func:`edgekd.models.vision.import_torchvision` first."""
-    import importlib.util
-
-    hub_offline()
-    if importlib.util.find_spec("torchvision") is not None:
-        from edgekd.models.vision import import_torchvision
-
-        import_torchvision()
-    transformers = require("transformers", "llm")
-    transformers.logging.set_verbosity_error()  # load reports and head warnings: edgekd reports
-    transformers.logging.disable_progress_bar()
-    return transformers
 
 
 def check_dir(path: str | Path) -> Path:

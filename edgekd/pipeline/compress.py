@@ -43,6 +43,7 @@ def compress(
     """
     from edgekd.cache import Cache, cache_root
     from edgekd.data.loaders import load_data
+    from edgekd.data.text import resolve_tokenizers
     from edgekd.models.preflight import check_models
     from edgekd.passes import Services
     from edgekd.pipeline.engine import run_passes
@@ -57,6 +58,7 @@ def compress(
 
         preflight(recipe)  # the dataset and the hf: models, before any work
     else:
+        recipe = resolve_tokenizers(recipe)  # data.text tokenizers from the hf: models
         check_models(recipe)  # a misspelt model or missing file fails before any work
     reporter = reporter or NullReporter()
     out = Path(out_dir) if out_dir is not None else recipe.output.dir

@@ -106,9 +106,13 @@ def _mcu_facts(summary: GraphSummary, targets: list[Target]) -> dict[str, Any]:
 
 
 def profile_with(
-    model: str | Path, config: TargetsConfig, accuracy: float | None = None
+    model: str | Path,
+    config: TargetsConfig,
+    accuracy: float | None = None,
+    input_shapes: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
-    """``profile()`` driven by a recipe's ``targets:`` section."""
+    """``profile()`` driven by a recipe's ``targets:`` section; ``input_shapes`` (the data's
+    real input signature) applies where the section sets none."""
     return profile(
         model,
         targets=list(config.names),
@@ -118,7 +122,7 @@ def profile_with(
         threads=config.threads,
         accuracy=accuracy,
         strict=config.strict,
-        input_shapes=dict(config.input_shapes) or None,
+        input_shapes=dict(config.input_shapes) or input_shapes,
     )
 
 

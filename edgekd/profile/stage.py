@@ -28,7 +28,10 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
     try:
         for i, art in enumerate(arts):
             result = profile_with(
-                art.absolute(run_dir), cfg.targets, accuracy=art.metrics.get("accuracy")
+                art.absolute(run_dir),
+                cfg.targets,
+                accuracy=art.metrics.get("accuracy"),
+                input_shapes=input_shapes(run_dir) if art.format == "onnx" else None,
             )
             result["model"]["path"] = art.path
             art.macs = result["model"].get("macs", art.macs)
@@ -39,3 +42,18 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
     finally:
         task.close()
     return arts
+
+
+def input_shapes(run_dir: Path) -> dict[str, list[int]] | None:
+    """The real input signature at batch 1 from the data pass's ``preprocess.json`` (text:
+    ``input_ids``/``attention_mask`` of the data's sequence length), so a file with dynamic
+    axes is profiled on what it will see. None for one float input (the file's own shape)."""
+    import json
+
+    path = run_dir / "preprocess.json"
+    if not path.is_file():
+        return None
+    specs = json.loads(path.read_text(encoding="utf-8")).get("inputs") or []
+    if not specs or (len(specs) == 1 and specs[0]["dtype"] == "float32"):
+        return None
+    return {s["name"]: [1, *s["shape"]] for s in specs}

@@ -47,7 +47,9 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
         env.reporter.log(f"[yellow]warning: {report['warning']}[/]")
     path = run_dir / "student-pruned.safetensors"
     save_weights(model, path)
-    report["host_latency_ms"] = host_latency(load_artifact(parent, run_dir), model, data.val.x[:1])
+    report["host_latency_ms"] = host_latency(
+        load_artifact(parent, run_dir), model, data.val.take(1)
+    )
     spec = replace(ModelSpec.from_dict(parent.extra["model"]), resized=True)
     art = Artifact(
         id="student-pruned",
@@ -72,14 +74,16 @@ def host_latency(before: Any, after: Any, x: Any, repeats: int = 200) -> dict[st
     import numpy as np
     import torch
 
-    sample = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    from edgekd.data.inputs import to_torch
+
+    sample = to_torch(x)  # one array, or several inputs (text)
     times: dict[str, list[float]] = {"before": [], "after": []}
     with torch.inference_mode():
         for m in (before, after):
-            m.eval()(sample)  # warm-up
+            m.eval()(*sample)  # warm-up
         for _ in range(repeats):
             for key, m in (("before", before), ("after", after)):
                 t0 = time.perf_counter()
-                m(sample)
+                m(*sample)
                 times[key].append((time.perf_counter() - t0) * 1e3)
     return {k: float(np.median(v)) for k, v in times.items()}

@@ -77,7 +77,9 @@ def _taylor_gradients(
     n = min(256, len(data.train))
     loss = kd_loss(distill)
     y = None if data.train.y is None else torch.from_numpy(data.train.y[:n])
-    out = model(torch.from_numpy(data.train.x[:n]))
+    from edgekd.data.inputs import to_torch
+
+    out = model(*to_torch(data.train.take(n)))
     loss(out, y, torch.from_numpy(teacher_logits[:n].astype(np.float32))).backward()
 
 

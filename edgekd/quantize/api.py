@@ -85,9 +85,11 @@ def quantize(
             f"{', '.join(METHODS[fmt])}"
         )
     if data is not None:
-        calib = data.calib.x if calib is None else calib
+        from edgekd.data.dataset import gather
+
+        calib = gather(data.calib) if calib is None else calib
         if val is None and data.val.y is not None:
-            val = (data.val.x, data.val.y)
+            val = (gather(data.val), data.val.y)
     if fmt == "tflite":
         from edgekd.quantize.tflite_quant import quantize_tflite
 

@@ -46,10 +46,11 @@ PARITY_ROWS = 4096  # at most this many samples (val, then test, then train) in 
 
 
 def parity_inputs(data: DataSplits, rows: int = PARITY_ROWS) -> np.ndarray:
-    """The gate's inputs: val, test, then train samples, at most ``rows`` in all."""
+    """The gate's inputs: val, test, then train samples, at most ``rows`` in all (read
+    batch by batch from streamed splits)."""
     parts, left = [], rows
     for split in (data.val, data.test, data.train):
-        parts.append(split.x[:left])
+        parts.append(np.asarray(split.take(left)))
         left -= len(parts[-1])
     return np.concatenate(parts)
 
@@ -78,7 +79,8 @@ def fine_tune_qat(
     """A frozen fake-quant copy of ``model``: BatchNorm folded, ranges calibrated on
     ``data.calib``, fine-tuned under the KD loss; ``model`` itself is left untouched."""
     qmodel = prepare_qat(model, per_channel=cfg.per_channel)
-    calibrate(qmodel, torch.from_numpy(data.calib.x[: cfg.calib_samples]))
+    calib = np.asarray(data.calib.take(cfg.calib_samples), dtype=np.float32)
+    calibrate(qmodel, torch.from_numpy(calib))
     history = kd_fine_tune(qmodel, cfg.qat, data, teacher_logits, kd_loss(distill), progress)
     return freeze(qmodel), history
 
@@ -113,10 +115,15 @@ def qat(
 
     assert data.val.y is not None, "the val split needs labels"
     check_teacher_logits(teacher_logits, data)
-    check_calib(data.calib.x, cfg.calib_samples, data.input_shape)
+    from edgekd.data.dataset import gather
+
+    calib_x = gather(data.calib)  # QAT fine-tunes image and feature models: one array
+    if not isinstance(calib_x, np.ndarray):
+        raise DataError("quantize.method qat: needs single-input (image or feature) data")
+    check_calib(calib_x, cfg.calib_samples, data.input_shape)
     float_acc = 100.0 * val_accuracy(model, data)
     qmodel, history = fine_tune_qat(model, cfg, data, teacher_logits, distill, progress)
-    out_path = export_qdq(qmodel, data.val.x[:2], out_path)
+    out_path = export_qdq(qmodel, data.val.take(2), out_path)  # type: ignore[arg-type]
     runner = OnnxRunner(out_path)
     x_all = parity_inputs(data)
     parity = compare_outputs(
@@ -128,7 +135,7 @@ def qat(
         min_rows_within_tol=MIN_ROWS_EXACT,
     )
     raise_on_failure(parity, f"QAT model {out_path}")
-    acc = 100.0 * float(np.mean(runner.predict(data.val.x).argmax(1) == data.val.y))
+    acc = 100.0 * float(np.mean(runner.predict(data.val).argmax(1) == data.val.y))
     drop = float_acc - acc
     met = cfg.max_accuracy_drop is None or drop <= cfg.max_accuracy_drop
     nodes = classify_nodes(out_path)

@@ -77,8 +77,18 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return ((q.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)).astype(np.float32)
 
 
+def _arg_position(detail: dict[str, Any]) -> tuple[int, int]:
+    """Order of an input tensor among the model's arguments (litert-torch names them
+    ``..args_0``, ``..args_1``); other names keep the file's order."""
+    import re
+
+    m = re.search(r"args_(\d+)", str(detail.get("name", "")))
+    return (int(m.group(1)) if m else 1 << 30, int(detail["index"]))
+
+
 class TfliteRunner:
-    """Float logits from a single-input, single-output .tflite file, for any batch size.
+    """Float logits from a single-output .tflite file, for any batch size; one input, or
+    several (text: int64 ``input_ids`` and ``attention_mask``) given as a dict or tuple.
 
     Integer inputs are quantized and integer outputs dequantized with the tensor's own
     scale/zero-point. A model exported with a dynamic batch dimension is resized to the whole
@@ -90,12 +100,13 @@ class TfliteRunner:
         self.interpreter = load_interpreter(self.path, threads)
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
+        if not inputs or len(outputs) != 1:
             raise ModelFileError(
-                f"{self.path}: expected one input and one output tensor, "
+                f"{self.path}: expected inputs and one output tensor, "
                 f"found {len(inputs)} and {len(outputs)}"
             )
-        self.input, self.output = inputs[0], outputs[0]
+        self.inputs = sorted(inputs, key=_arg_position)
+        self.input, self.output = self.inputs[0], outputs[0]
         sig = self.input.get("shape_signature", self.input["shape"])
         self.dynamic_batch = len(sig) > 0 and int(sig[0]) == -1
         self.batch = int(self.input["shape"][0])
@@ -106,44 +117,62 @@ class TfliteRunner:
         """Shape of one sample (without the batch dimension)."""
         return tuple(int(d) for d in self.input["shape"][1:])
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Float32 outputs for ``x`` of shape (N, *input_shape)."""
-        x = np.asarray(x, np.float32)
-        if tuple(x.shape[1:]) != self.input_shape:
+    def predict(self, x: Any) -> np.ndarray:
+        """Float32 outputs for ``x`` of shape (N, *input_shape) (or one array per input)."""
+        from edgekd.data.dataset import Split
+        from edgekd.data.inputs import as_tuple
+
+        if isinstance(x, Split):
+            parts = [self.predict(b) for b in x.batches(256)]
+            return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+        arrays = [np.asarray(a) for a in as_tuple(x)]
+        if len(arrays) != len(self.inputs):
             raise UsageError(
-                f"{self.path}: input shape {tuple(x.shape)} does not match the model's "
-                f"(N, {', '.join(map(str, self.input_shape))})"
+                f"{self.path}: the model takes {len(self.inputs)} inputs, got {len(arrays)}"
             )
-        if len(x) == 0:
+        for a, detail in zip(arrays, self.inputs, strict=True):
+            want = tuple(int(d) for d in detail["shape"][1:])
+            if tuple(a.shape[1:]) != want:
+                raise UsageError(
+                    f"{self.path}: input shape {tuple(a.shape)} does not match the model's "
+                    f"(N, {', '.join(map(str, want))})"
+                )
+        n_rows = len(arrays[0])
+        if n_rows == 0:
             return np.zeros((0, *self.output["shape"][1:]), np.float32)
         if self.dynamic_batch:
-            self._resize(len(x))
-            return self._invoke(x)
+            self._resize(n_rows)
+            return self._invoke(arrays)
         chunks = []
-        for i in range(0, len(x), self.batch):
-            part = x[i : i + self.batch]
-            n = len(part)
+        for i in range(0, n_rows, self.batch):
+            part = [a[i : i + self.batch] for a in arrays]
+            n = len(part[0])
             if n < self.batch:
-                part = np.concatenate(
-                    [part, np.zeros((self.batch - n, *part.shape[1:]), part.dtype)]
-                )
+                part = [
+                    np.concatenate([p, np.zeros((self.batch - n, *p.shape[1:]), p.dtype)])
+                    for p in part
+                ]
             chunks.append(self._invoke(part)[:n])
         return np.concatenate(chunks)
 
     def _resize(self, n: int) -> None:
         if n != self._resized_to:
-            shape = [n, *self.input["shape"][1:]]
-            self.interpreter.resize_tensor_input(self.input["index"], shape, strict=True)
+            for detail in self.inputs:
+                shape = [n, *detail["shape"][1:]]
+                self.interpreter.resize_tensor_input(detail["index"], shape, strict=True)
             self.interpreter.allocate_tensors()
             self.output = self.interpreter.get_output_details()[0]
             self._resized_to = n
 
-    def _invoke(self, x: np.ndarray) -> np.ndarray:
-        dtype = self.input["dtype"]
-        if dtype != np.float32:
-            scale, zero = self.input["quantization"]
-            x = quantize(x, scale, zero, dtype)
-        self.interpreter.set_tensor(self.input["index"], x)
+    def _invoke(self, arrays: Any) -> np.ndarray:
+        if isinstance(arrays, np.ndarray):
+            arrays = [arrays]
+        for x, detail in zip(arrays, self.inputs, strict=True):
+            dtype = detail["dtype"]
+            scale, zero = detail.get("quantization", (0.0, 0))
+            if x.dtype.kind == "f" and dtype != np.float32 and scale:
+                x = quantize(x.astype(np.float32), scale, zero, dtype)
+            self.interpreter.set_tensor(detail["index"], np.ascontiguousarray(x, dtype=dtype))
         self.interpreter.invoke()
         out = self.interpreter.get_tensor(self.output["index"])
         if self.output["dtype"] != np.float32:

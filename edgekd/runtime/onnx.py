@@ -96,25 +96,49 @@ def check_onnx_file(path: str | Path) -> None:
     read_onnx(path)
 
 
+ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
+               "tensor(float16)": np.float16, "tensor(double)": np.float64}  # fmt: skip
+
+
 class OnnxRunner:
-    """An onnxruntime CPU session with one input and the first output returned as logits."""
+    """An onnxruntime CPU session; the first output is returned as logits.
+
+    Inputs are one array (single-input models) or a dict by input name / a tuple in the
+    model's input order (text models: ``input_ids``, ``attention_mask``)."""
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
         self.path = Path(path)
         check_onnx_file(self.path)
         self.session = session(self.path, threads)
-        self.input = self.session.get_inputs()[0]
+        self.inputs = self.session.get_inputs()
+        self.input = self.inputs[0]
         self.output_names = [o.name for o in self.session.get_outputs()]
 
-    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def feeds(self, x: Any) -> dict[str, np.ndarray]:
+        """``{input name: array}`` in each input's own dtype."""
+        from edgekd.data.inputs import as_feeds
+
+        names = [i.name for i in self.inputs]
+        given = x if isinstance(x, dict) and set(x) == set(names) else as_feeds(x, names)
+        return {
+            i.name: np.ascontiguousarray(given[i.name], dtype=ONNX_DTYPES.get(i.type, np.float32))
+            for i in self.inputs
+        }
+
+    def run(self, x: Any) -> dict[str, np.ndarray]:
         """All outputs by name for one batch."""
-        outs = self.session.run(None, {self.input.name: x.astype(np.float32)})
+        outs = self.session.run(None, self.feeds(x))
         return dict(zip(self.output_names, outs, strict=True))
 
-    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """First output (logits) for ``x``, batched."""
-        parts = [
-            self.session.run([self.output_names[0]], {self.input.name: x[i : i + batch_size]})[0]
-            for i in range(0, len(x), batch_size)
-        ]
+    def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
+        """First output (logits) for ``x`` (an array, a dict of arrays, or a data split read
+        batch by batch), batched."""
+        from edgekd.data.dataset import Split
+        from edgekd.data.inputs import rows, select
+
+        if isinstance(x, Split):
+            batches = x.batches(batch_size)
+        else:
+            batches = (select(x, slice(i, i + batch_size)) for i in range(0, rows(x), batch_size))
+        parts = [self.session.run([self.output_names[0]], self.feeds(b))[0] for b in batches]
         return np.concatenate(parts).astype(np.float32)

@@ -39,7 +39,7 @@ class Teacher:
     spec: Any = None  # the ModelSpec of a teacher built from a model source
     info: dict[str, Any] = field(default_factory=dict)  # how it was made (weights, trained)
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: Any) -> np.ndarray:
         """Logits for ``x`` (normalized inputs, as every stage sees them)."""
         return np.asarray(self.predict_fn(x), dtype=np.float32)
 
@@ -87,10 +87,11 @@ def teacher_from_file(
 
 def check_class_count(teacher: Teacher, data: DataSplits) -> None:
     try:
-        out = teacher.predict(data.val.x[:2])
+        sample = data.for_teacher("val").take(2)
+        out = teacher.predict(sample)
     except Exception as exc:
         raise ModelFileError(
-            f"teacher {teacher.path}: failed on inputs of shape {data.val.x[:2].shape}: {exc}"
+            f"teacher {teacher.path}: failed on inputs of shape {data.teacher_input_shape}: {exc}"
         ) from None
     if out.ndim != 2 or out.shape[1] != data.num_classes:
         got = out.shape[1] if out.ndim == 2 else f"shape {out.shape}"

@@ -2,15 +2,17 @@
 
 ``teacher``: load the teacher file the recipe names, or train the zoo teacher it describes
 (cached), and copy it into the run directory. ``teacher_outputs``: the teacher's logits on
-every split, computed once per (teacher, data) through the cache and written next to it, so
-later passes read a file and never run the teacher.
+every split, computed once per (teacher, data) into the sharded cache
+(``edgekd.teacher.output_store``) and linked into the run directory (``teacher/outputs/``:
+the shards and their ``index.json``), so later passes read memory-mapped files and never
+run the teacher; no split's logits are ever one array in memory.
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgekd.artifact import Artifact, Format
 from edgekd.fileio import atomic_save
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
     from edgekd.recipe.schema import Recipe
     from edgekd.teacher.load import Teacher
 
-OUTPUTS = "teacher/outputs.npz"
+OUTPUTS = "teacher/outputs"  # the shards and index.json of the cache entry
 FORMATS: dict[str, Format] = {"onnx": "onnx", "sklearn": "sklearn"}  # anything else is torch
 
 
@@ -41,7 +43,7 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
         precision="fp32",
         path=str(rel),
         params=teacher.params,
-        macs=_macs(teacher, data.input_shape),
+        macs=_macs(teacher, data.teacher_input_shape),
         extra={"source": source, "kind": teacher.kind, "cache_hit": hit, **teacher.info},
     )
     if teacher.spec is not None:
@@ -67,38 +69,68 @@ def run_outputs(
     teacher = load(teacher_art, cfg, run_dir, env)
     total = len(data.train) + len(data.val) + len(data.test)
     task = env.reporter.task("teacher outputs (cache)", total)
+    info: dict[str, Any] = {}
     try:
-        logits, hit = teacher_outputs(
-            teacher, data, env.cache, progress=lambda d, n: task.update(d)
+        _, hit = teacher_outputs(
+            teacher, data, env.cache, progress=lambda d, n: task.update(d), info=info
         )
         task.update(total, "cache hit" if hit else "cached")
     finally:
         task.close()
-    from edgekd.cache import save_npz
     from edgekd.distributed import world
 
     if not world.is_main():
         return []  # rank 0 writes the run's copy
-
-    atomic_save(run_dir / OUTPUTS, lambda tmp: save_npz(logits, tmp))
+    link_entry(Path(info["path"]), run_dir / OUTPUTS)
     art = Artifact(
         id="teacher-outputs",
         role="data",
         stage="teacher_outputs",
-        format="npz",
+        format="npy",
         precision=None,
-        path=OUTPUTS,
+        path=str(Path(OUTPUTS) / "index.json"),
         parent="teacher",
-        extra={"cache_hit": hit, "teacher_hash": teacher.identity},
+        extra={
+            "cache_hit": hit,
+            "teacher_hash": teacher.identity,
+            "bytes_on_disk": info.get("bytes"),
+            "shards": info.get("shards"),
+            "top_k": info.get("top_k"),
+        },
     )
     return [art.stamp(run_dir)]
 
 
-def logits_of(inputs: list[Artifact], run_dir: Path) -> dict:
-    """The teacher's logits per split, from the ``teacher-outputs`` input."""
-    from edgekd.cache import load_npz
+def link_entry(entry: Path, dest: Path) -> None:
+    """The cache entry's shards in ``dest``, ``index.json`` last: hard links (shards never
+    change once written) where the file system allows and the cached file already has the
+    mode this process would give a new file (the umask), else copies."""
+    import os
+    import stat
 
-    return load_npz(pick(inputs, "teacher-outputs").absolute(run_dir))
+    from edgekd.fileio import current_umask
+
+    mode = 0o666 & ~current_umask()
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in sorted(entry.glob("*.npy")):
+        target = dest / f.name
+        if target.exists():
+            target.unlink()
+        try:
+            if stat.S_IMODE(f.stat().st_mode) != mode:
+                raise OSError("another mode")
+            os.link(f, target)
+        except OSError:
+            atomic_save(target, lambda tmp, f=f: shutil.copyfile(f, tmp))  # type: ignore[misc]
+    atomic_save(dest / "index.json", lambda tmp: shutil.copyfile(entry / "index.json", tmp))
+
+
+def logits_of(inputs: list[Artifact], run_dir: Path) -> dict[str, Any]:
+    """The teacher's logits per split, memory-mapped from the ``teacher-outputs`` input
+    (``ShardedLogits``: ``[ix]`` gathers rows, ``np.asarray`` reads a split whole)."""
+    from edgekd.teacher.output_store import open_folder
+
+    return dict(open_folder(pick(inputs, "teacher-outputs").absolute(run_dir).parent))
 
 
 def _macs(teacher: Teacher, input_shape: tuple[int, ...]) -> int | None:

@@ -51,14 +51,14 @@ def train_or_load_teacher(
     """The teacher ``cfg`` describes, from the cache or made now. Returns (teacher,
     cache_hit, trained): trained when ``teacher.train`` is true, or unset and the model has no
     trained classifier for the data's classes."""
-    spec = model_spec(cfg, where, data.input_shape, data.num_classes)
+    spec = model_spec(cfg, where, data.teacher_input_shape, data.num_classes)
     zoo_plain = spec.source == "zoo" and cfg.weights is None
     created: Created | None = None
     if zoo_plain:
         train = cfg.train is not False
     else:
         seed_everything(cfg.fit.seed)  # a re-initialized head depends on the seed only
-        created = create_model(cfg, where, data.input_shape, data.num_classes)
+        created = create_model(cfg, where, data.teacher_input_shape, data.num_classes)
         train = cfg.train if cfg.train is not None else not created.trained_head
     if not train and (created is None or not created.trained_head):
         loaded = created is not None and created.info.get("weights_from")
@@ -92,7 +92,14 @@ def train_or_load_teacher(
                 raise RecipeError(
                     f"{where}.train: training a teacher needs labels; data.unlabeled is true"
                 )
-            fit(model, data.train, data.val, cfg.fit, progress=progress)
+            # the teacher trains on its own view (its image size, its tokenizer)
+            fit(
+                model,
+                data.for_teacher("train"),
+                data.for_teacher("val"),
+                cfg.fit,
+                progress=progress,
+            )
         return model
 
     def load(path: Path) -> tuple[nn.Module, Path]:

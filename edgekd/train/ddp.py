@@ -44,7 +44,8 @@ class TrainStep(nn.Module):
     def forward(self, x: Any, y: Any, t: Any, ix: torch.Tensor) -> torch.Tensor:
         if self.objective is not None:
             return self.objective(self.model, x, y, t, ix)
-        return self.loss(self.model(x), y, t)
+        logits = self.model(*x) if isinstance(x, (tuple, list)) else self.model(x)  # text
+        return self.loss(logits, y, t)
 
 
 def rank_batch(batch_size: int, w: World | None) -> int:
@@ -135,5 +136,9 @@ def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
 
 
 def to_device(x: Any, device: str) -> Any:
-    """A tensor (or None) on ``device``."""
-    return x if x is None or device == "cpu" else x.to(device, non_blocking=True)
+    """A tensor, a tuple of tensors (a model's several inputs) or None, on ``device``."""
+    if x is None or device == "cpu":
+        return x
+    if isinstance(x, (tuple, list)):
+        return tuple(a.to(device, non_blocking=True) for a in x)
+    return x.to(device, non_blocking=True)

@@ -49,4 +49,4 @@ def kd_fine_tune(
 def val_accuracy(model: nn.Module, data: DataSplits) -> float:
     """Top-1 accuracy of ``model`` on the val split (0..1)."""
     assert data.val.y is not None
-    return accuracy(predict(model, data.val.x), data.val.y)
+    return accuracy(predict(model, data.val), data.val.y)

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgekd.data.loaders import Split
+from edgekd.data.dataset import Split
+from edgekd.data.inputs import Inputs, rows, select, to_torch
 from edgekd.distributed import world
 from edgekd.fileio import atomic_save
 from edgekd.train import ddp
@@ -94,15 +95,18 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Logits of ``model`` (eval mode) for ``x``, as float32 numpy."""
+def predict(model: nn.Module, x: Inputs | Split, batch_size: int = 512) -> np.ndarray:
+    """Logits of ``model`` (eval mode) for ``x`` (arrays, or a split read batch by batch),
+    as float32 numpy."""
     was_training = model.training
     model.eval()
     device = next(iter(model.parameters()), torch.empty(0)).device  # CUDA under nccl
-    out = [
-        model(torch.from_numpy(x[i : i + batch_size]).to(device)).float().cpu().numpy()
-        for i in range(0, len(x), batch_size)
-    ]
+    batches = (
+        x.batches(batch_size)
+        if isinstance(x, Split)
+        else (select(x, slice(i, i + batch_size)) for i in range(0, rows(x), batch_size))
+    )
+    out = [model(*(a.to(device) for a in to_torch(b))).float().cpu().numpy() for b in batches]
     model.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
@@ -118,17 +122,19 @@ def fit(
     cfg: TrainConfig,
     *,
     loss: LossFn | None = None,
-    teacher_logits: np.ndarray | None = None,
+    teacher_logits: Any = None,
     checkpoint: Path | None = None,
     progress: ProgressFn | None = None,
     objective: nn.Module | None = None,
 ) -> History:
     """Train ``model`` in place and restore the weights of the best val-accuracy epoch.
 
-    ``loss`` defaults to cross-entropy on labels. ``teacher_logits`` (rows aligned with
-    ``train.x``) are passed to ``loss`` batch by batch. With ``checkpoint``, the model,
-    optimizer, schedule, sampler position and history are saved after every epoch, and a
-    checkpoint found there is resumed from (with any number of processes).
+    ``loss`` defaults to cross-entropy on labels. ``teacher_logits`` (rows aligned with the
+    train split: an array, or the memory-mapped teacher-output cache) are passed to ``loss``
+    batch by batch. Batches come from the split's ``DataLoader`` (augmented for images), in
+    the epoch's order. With ``checkpoint``, the model, optimizer, schedule, sampler position
+    and history are saved after every epoch, and a checkpoint found there is resumed from
+    (with any number of processes).
 
     ``objective`` replaces the per-batch step for methods that need more than logits (feature
     and relation distillation): it is called as ``objective(model, x, y, t, ix)`` with the
@@ -160,9 +166,6 @@ def fit(
         best_state = state["best"]
         start = len(hist.train_loss)
         torch.set_rng_state(state["rng"])
-    x = torch.from_numpy(train.x)
-    y = None if train.y is None else torch.from_numpy(train.y)
-    t = None if teacher_logits is None else torch.from_numpy(teacher_logits.astype(np.float32))
     n = len(train)
     device = "cpu" if w is None else w.device
     with contextlib.ExitStack() as stack:
@@ -178,12 +181,14 @@ def fit(
             model.train()
             order = torch.randperm(n) if w is None else ddp.epoch_order(n, cfg.seed, epoch, w)
             total, batches = 0.0, 0
-            for i in range(0, len(order), per_rank):
-                ix = order[i : i + per_rank]
-                if len(ix) < 2 and n >= 2:
-                    continue  # BatchNorm needs more than one sample (the same on every rank)
-                yb, tb = None if y is None else y[ix], None if t is None else t[ix]
-                value = runner(*(ddp.to_device(v, device) for v in (x[ix], yb, tb)), ix)
+            # batches of this rank's order; one of a single sample is skipped (BatchNorm)
+            for xs, yb, ix in train.loader(per_rank, order=order, train=True):
+                tb = None
+                if teacher_logits is not None:
+                    rows_t = np.asarray(teacher_logits[ix.numpy()], dtype=np.float32)
+                    tb = torch.from_numpy(rows_t)
+                xb = ddp.to_device(xs[0], device) if len(xs) == 1 else ddp.to_device(xs, device)
+                value = runner(xb, *(ddp.to_device(v, device) for v in (yb, tb)), ix)
                 opt.zero_grad()
                 value.backward()
                 opt.step()
@@ -216,7 +221,7 @@ def _end_epoch(
     model: nn.Module, val: Split, cfg: TrainConfig, hist: History, epoch: int, loss: float
 ) -> float:
     """Record the epoch's loss and val accuracy in ``hist``: best epoch, early stopping."""
-    val_acc = accuracy(predict(model, val.x), val.y) if val.y is not None else 0.0
+    val_acc = accuracy(predict(model, val), val.y) if val.y is not None else 0.0
     hist.train_loss.append(loss)
     hist.val_accuracy.append(val_acc)
     if val_acc > hist.best_val_accuracy or epoch == 0:

@@ -3,12 +3,14 @@ the runtime that runs it; the teacher is scored from its outputs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from edgekd.artifact import Artifact
-from edgekd.cache import Cache, save_npz
+from edgekd.cache import Cache
 from edgekd.data.loaders import load_data
 from edgekd.distill.stage import save_model
 from edgekd.evaluate import stage
@@ -16,6 +18,8 @@ from edgekd.models.spec import ModelSpec
 from edgekd.passes import Services
 from edgekd.progress import NullReporter
 from edgekd.recipe.schema import Recipe
+from edgekd.teacher.output_store import cached_outputs
+from edgekd.teacher.stage import link_entry
 from edgekd.train.loop import predict
 
 
@@ -33,8 +37,15 @@ def test_metrics_and_splits_from_the_recipe(tmp_path):
     rng = np.random.default_rng(0)
     outputs = {s: rng.standard_normal((len(getattr(data, s)), 10)).astype(np.float32)
                for s in ("train", "val", "test")}  # fmt: skip
-    save_npz(outputs, tmp_path / "outputs.npz")
-    logits = Artifact("teacher-outputs", "data", "teacher_outputs", "npz", None, "outputs.npz")
+    cache = Cache(tmp_path / "cache")
+    sizes = {s: len(v) for s, v in outputs.items()}
+    _, _, info = cached_outputs(
+        cache, ["t"], sizes, lambda s, a, b: iter([outputs[s][a:b]]), 10, shard_rows=100
+    )
+    link_entry(Path(info["path"]), tmp_path / "outputs")
+    logits = Artifact(
+        "teacher-outputs", "data", "teacher_outputs", "npy", None, "outputs/index.json"
+    )
     recipe = Recipe.model_validate(
         {"evaluate": {"metrics": ["accuracy", "agreement"], "splits": ["test", "val"]}}
     )

@@ -22,11 +22,12 @@ try:
     loadable = True
 except OSError:
     loadable = False
+from edgekd import backends
 from edgekd.models import vision
 tv = vision.import_torchvision()
 import timm
 out = tv.models.resnet18(num_classes=3).eval()(torch.zeros(1, 3, 32, 32))
-print(json.dumps([loadable, bool(vision._OPS_SHIM), list(out.shape), timm.is_model("resnet18")]))
+print(json.dumps([loadable, bool(backends._OPS_SHIM), list(out.shape), timm.is_model("resnet18")]))
 """
 
 

@@ -35,7 +35,9 @@ def test_second_run_never_calls_the_teacher(tmp_path, monkeypatch):
     r = fast_recipe(tmp_path)
     first = compress(r, out_dir=tmp_path / "runs")
     outputs = _art(first, "teacher-outputs")
-    assert outputs["extra"]["cache_hit"] is False and outputs["path"] == "teacher/outputs.npz"
+    assert (
+        outputs["extra"]["cache_hit"] is False and outputs["path"] == "teacher/outputs/index.json"
+    )
     assert _art(first, "teacher")["extra"]["cache_hit"] is False  # teacher was trained
 
     def forbidden(self, x):
@@ -51,7 +53,12 @@ def test_second_run_never_calls_the_teacher(tmp_path, monkeypatch):
     assert t1["metrics"] == t2["metrics"] and t1["sha256"] == t2["sha256"]
     events = {(e["kind"], e["hit"]) for e in second.manifest["cache"]}
     assert events == {("teachers", True), ("teacher-outputs", True)}  # recorded in the manifest
-    files = list((tmp_path / "cache" / "teacher-outputs").glob("*.npz"))
-    assert len(files) == 1
-    with np.load(files[0]) as f:
-        assert f["train"].shape == (1167, 10)
+    entries = list((tmp_path / "cache" / "teacher-outputs").glob("*.d"))
+    assert len(entries) == 1  # one sharded entry: index.json + one .npy shard per split
+    assert (entries[0] / "index.json").is_file()
+    train = np.load(entries[0] / "train-00000.logits.npy")
+    assert train.shape == (1167, 10)
+    assert _art(second, "teacher-outputs")["extra"]["bytes_on_disk"] > train.nbytes
+    # the run directory holds the same shards (linked or copied), read memory-mapped
+    linked = np.load(second.run_dir / "teacher" / "outputs" / "train-00000.logits.npy")
+    assert np.array_equal(linked, train)
