@@ -103,16 +103,23 @@ def run_outputs(
 
 
 def link_entry(entry: Path, dest: Path) -> None:
-    """The cache entry's shards in ``dest`` (hard links where the file system allows, else
-    copies; shards never change once written), ``index.json`` last."""
+    """The cache entry's shards in ``dest``, ``index.json`` last: hard links (shards never
+    change once written) where the file system allows and the cached file already has the
+    mode this process would give a new file (the umask), else copies."""
     import os
+    import stat
 
+    from edgekd.fileio import current_umask
+
+    mode = 0o666 & ~current_umask()
     dest.mkdir(parents=True, exist_ok=True)
     for f in sorted(entry.glob("*.npy")):
         target = dest / f.name
         if target.exists():
             target.unlink()
         try:
+            if stat.S_IMODE(f.stat().st_mode) != mode:
+                raise OSError("another mode")
             os.link(f, target)
         except OSError:
             atomic_save(target, lambda tmp, f=f: shutil.copyfile(f, tmp))  # type: ignore[misc]
