@@ -56,7 +56,9 @@ def test_feature_methods_read_an_image_folder_batch_by_batch(tmp_path):
 
     folder = image_folder(tmp_path / "imgs", per_class=8)
     data = load_data(
-        DataConfig(source="imagefolder", path=folder, image={"size": 16, "augment": True})
+        DataConfig(
+            source="imagefolder", path=folder, calib_samples=4, image={"size": 16, "augment": True}
+        )
     )
     assert data.train.dense is None  # streamed: decoded per batch
     made = create_model(TeacherConfig(model="torchvision:resnet18"), "teacher", (3, 16, 16), 3)
