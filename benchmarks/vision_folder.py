@@ -59,7 +59,14 @@ def render_digits(root: Path, size: int = 32, seed: int = 0) -> int:
 
 def recipe(folder: Path, student: str, seed: int, quick: bool, tmp: Path) -> dict[str, Any]:
     return {
-        "data": {"source": "imagefolder", "path": str(folder), "seed": seed},
+        # the folder's own 32x32 size (the default 224 would upscale 49x the pixels); no
+        # horizontal flip (a mirrored 2 is not a 2) and crops that keep most of the digit
+        "data": {
+            "source": "imagefolder",
+            "path": str(folder),
+            "seed": seed,
+            "image": {"size": 32, "flip": False, "scale": [0.6, 1.0]},
+        },
         "teacher": {
             "model": TEACHER,
             "fit": {"epochs": 3 if quick else 15, "lr": 1e-3, "seed": seed},

@@ -24,6 +24,7 @@ from edgekd.distill.relation_losses import RKDLoss, SimilarityPreservingLoss
 from edgekd.errors import UsageError
 
 if TYPE_CHECKING:
+    from edgekd.data.inputs import Inputs
     from edgekd.data.loaders import DataSplits
     from edgekd.teacher.load import Teacher
 
@@ -74,14 +75,14 @@ class FeatureObjective(nn.Module):
     def forward(
         self,
         model: nn.Module,
-        x: torch.Tensor,
+        x: torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor],
         y: torch.Tensor | None,
         t: torch.Tensor | None,
         ix: torch.Tensor,
     ) -> torch.Tensor:
         paths: list[str] = [str(term.student_layer) for term in self.terms]
         with FeatureHooks(model, paths, "student layer") as hooks:
-            logits = model(x)
+            logits = model(*x) if isinstance(x, (tuple, list)) else model(x)  # several inputs
         total = self.kd(logits, y, t) if t is not None else logits.new_zeros(())
         for term in self.terms:
             assert isinstance(term, FeatureTerm)
@@ -120,11 +121,13 @@ def check_layers(
         resolve_module(teacher_module, p.teacher, t_where + " (teacher)")
 
 
-def _student_shapes(student: nn.Module, x: np.ndarray, paths: list[str]) -> dict[str, tuple]:
+def _student_shapes(student: nn.Module, x: Inputs, paths: list[str]) -> dict[str, tuple]:
+    from edgekd.data.inputs import select, to_torch
+
     was_training = student.training
     student.eval()
     with FeatureHooks(student, paths, "student layer") as hooks, torch.no_grad():
-        student(torch.from_numpy(x[:2]))
+        student(*to_torch(select(x, slice(0, 2))))
     student.train(was_training)
     return {p: tuple(hooks.features[p].shape[1:]) for p in paths}
 
@@ -135,7 +138,7 @@ def build_feature_objective(
     student: nn.Module,
     teacher_features: dict[str, np.ndarray],
     kd: nn.Module,
-    sample_x: np.ndarray,
+    sample_x: Inputs,
 ) -> FeatureObjective:
     """The objective for ``method`` (fitnets | at | rkd | sp) with adapters sized from shapes."""
     pairs, field = method_pairs(method, cfg)
@@ -178,13 +181,14 @@ def teacher_features(
     module = hookable_module(teacher, "features")
 
     def make() -> dict[str, np.ndarray]:
-        x = data.train.x
+        from edgekd.data.inputs import to_torch
+
         parts: dict[str, list[np.ndarray]] = {name: [] for name in layers}
         was_training = module.training
         module.eval()
         with FeatureHooks(module, layers, "teacher layer") as hooks, torch.no_grad():
-            for i in range(0, len(x), batch_size):
-                module(torch.from_numpy(x[i : i + batch_size]))
+            for batch in data.for_teacher("train").batches(batch_size):  # its own view
+                module(*to_torch(batch))
                 for name in layers:
                     parts[name].append(hooks.features[name].float().numpy())
         module.train(was_training)

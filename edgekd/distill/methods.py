@@ -121,7 +121,7 @@ def feature(job: Job) -> Distilled:
     feats, hit = teacher_features(job.teacher, job.data, layers, job.cache)
     seed_everything(cfg.seed)  # adapters (FitNets regressors) are initialized from the seed
     objective = build_feature_objective(
-        method, cfg, job.student, feats, job.loss(), job.data.train.x
+        method, cfg, job.student, feats, job.loss(), job.data.train.take(2)
     )
     hist = job.fit(
         f"distill student ({method})",

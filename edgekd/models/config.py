@@ -113,6 +113,12 @@ class TeacherConfig(Section):
         "raw", description="a loaded teacher's inputs: the raw features or edgekd's normalized ones"
     )
     fit: TrainConfig = TrainConfig(epochs=30, lr=3e-3)
+    outputs_top_k: int | None = Field(
+        None,
+        ge=1,
+        description="cache only the k largest teacher logits per row plus the tail mass "
+        "(for large class counts); unset keeps every logit",
+    )
 
     @model_validator(mode="after")
     def _model_fields(self) -> TeacherConfig:

@@ -72,7 +72,12 @@ def run_outputs(
     info: dict[str, Any] = {}
     try:
         _, hit = teacher_outputs(
-            teacher, data, env.cache, progress=lambda d, n: task.update(d), info=info
+            teacher,
+            data,
+            env.cache,
+            progress=lambda d, n: task.update(d),
+            top_k=cfg.teacher.outputs_top_k,
+            info=info,
         )
         task.update(total, "cache hit" if hit else "cached")
     finally:
