@@ -54,22 +54,44 @@ def judge(
     values = _measured(pred, band, strict)
     if accuracy is not None:
         values["min_accuracy"] = accuracy
+    return verdict(values, target, budget)
+
+
+# budgets that are floors (the value must reach them); every other budget is a ceiling
+FLOOR_KEYS = ("min_accuracy", "tokens_per_s")
+
+
+def verdict(
+    values: dict[str, float],
+    target: Target,
+    budget: dict[str, float],
+    units: dict[str, str] | None = None,
+) -> tuple[str, list[dict[str, Any]], dict[str, float]]:
+    """(verdict 'pass'|'fail', violations, headroom % per budget key) for any artifact's
+    ``values`` (a classifier's latency or an LM's tokens/s alike).
+
+    Headroom is ``(limit - value) / limit x 100`` for a ceiling, ``(value - limit) / limit
+    x 100`` for a floor: negative means the budget is missed. Memory that does not fit the
+    device at all is a violation whatever the budget says. ``units`` overrides the unit a
+    key is shown in (e.g. ``energy_mj`` per token).
+    """
     violations: list[dict[str, Any]] = []
     headroom: dict[str, float] = {}
     for key, limit in budget.items():
         if key not in values:
             continue
         value = values[key]
-        if key == "min_accuracy":
+        if key in FLOOR_KEYS:
             room = (value - limit) / limit * 100 if limit else 100.0
         else:
             room = (limit - value) / limit * 100 if limit else (0.0 if value == 0 else -100.0)
         headroom[key] = round(room, 2)
         if room < 0:
-            op = "<" if key == "min_accuracy" else ">"
+            op = "<" if key in FLOOR_KEYS else ">"
             violations.append(
                 {"key": key, "value": value, "limit": limit,
-                 "message": f"{key} {_fmt(key, value)} {op} budget {_fmt(key, limit)}"}
+                 "message": f"{key} {_fmt(key, value, units)} {op} budget "
+                            f"{_fmt(key, limit, units)}"}
             )  # fmt: skip
     for key, cap in (
         ("ram_bytes", target.memory.ram_bytes),
@@ -78,22 +100,23 @@ def judge(
         if values[key] > cap and not any(v["key"] == key for v in violations):
             violations.append(
                 {"key": key, "value": values[key], "limit": float(cap),
-                 "message": f"{key} {_fmt(key, values[key])} exceeds the device's {_fmt(key, cap)}"}
+                 "message": f"{key} {_fmt(key, values[key], units)} exceeds the device's "
+                            f"{_fmt(key, cap, units)}"}
             )  # fmt: skip
     return ("fail" if violations else "pass"), violations, headroom
 
 
-def _fmt(key: str, v: float) -> str:
+UNITS = {"latency_ms": "ms", "ttft_ms": "ms", "energy_mj": "mJ", "tokens_per_s": "tokens/s"}
+
+
+def _fmt(key: str, v: float, units: dict[str, str] | None = None) -> str:
     """A value in the unit its budget key names (bytes in KiB/MiB and exact)."""
     from edgekd.report.fmt import nbytes_exact
 
     if key.endswith("_bytes"):
         return nbytes_exact(v)
-    if key == "latency_ms":
-        return f"{v:.4g} ms"
-    if key == "energy_mj":
-        return f"{v:.4g} mJ"
-    return f"{v:.4g}"
+    unit = {**UNITS, **(units or {})}.get(key)
+    return f"{v:.4g} {unit}" if unit else f"{v:.4g}"
 
 
 def budget_failures(profiles: list[dict[str, Any]]) -> list[str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekd.errors import ModelFileError, UsageError
+from edgekd.profile.budgets import verdict as budget_verdict
 from edgekd.profile.lm_simulate import LMPrediction, analyze_lm, kv_bytes_per_token, simulate_lm
 from edgekd.profile.schema import Target
 from edgekd.runtime.lm_files import LMShape, entry, read_sidecar, shape_of
@@ -36,7 +37,6 @@ LM_BUDGET_KEYS = (
 # headroom, and answer within the 1 s that keeps a user's flow of thought (Nielsen 1993,
 # "Usability Engineering", ch. 5).
 LM_DEFAULTS = {"tokens_per_s": 8.0, "ttft_ms": 1000.0}
-MIN_BUDGET = ("tokens_per_s",)
 RUNTIME_OF = {".tflite": "litert", ".onnx": "onnxruntime"}
 
 
@@ -86,40 +86,7 @@ def judge_lm(
         "energy_mj": pred.energy_mj_per_token,
         "kv_cache_bytes": float(pred.kv_cache_bytes),
     }
-    violations, headroom = [], {}
-    for key, limit in budget.items():
-        value = values[key]
-        if key in MIN_BUDGET:
-            room = (value - limit) / limit * 100 if limit else 100.0
-        else:
-            room = (limit - value) / limit * 100 if limit else (0.0 if value == 0 else -100.0)
-        headroom[key] = round(room, 2)
-        if room < 0:
-            op = "<" if key in MIN_BUDGET else ">"
-            violations.append(
-                {"key": key, "value": value, "limit": limit,
-                 "message": f"{key} {_fmt(key, value)} {op} budget {_fmt(key, limit)}"}
-            )  # fmt: skip
-    for key, cap in (
-        ("ram_bytes", target.memory.ram_bytes),
-        ("flash_bytes", target.memory.flash_bytes),
-    ):
-        if values[key] > cap and not any(v["key"] == key for v in violations):
-            violations.append(
-                {"key": key, "value": values[key], "limit": float(cap),
-                 "message": f"{key} {_fmt(key, values[key])} exceeds the device's {_fmt(key, cap)}"}
-            )  # fmt: skip
-    return ("fail" if violations else "pass"), violations, headroom
-
-
-def _fmt(key: str, v: float) -> str:
-    from edgekd.report.fmt import nbytes_exact
-
-    if key.endswith("_bytes"):
-        return nbytes_exact(v)
-    return {"tokens_per_s": f"{v:.4g} tokens/s", "ttft_ms": f"{v:.4g} ms"}.get(
-        key, f"{v:.4g} mJ/token" if key == "energy_mj" else f"{v:.4g}"
-    )
+    return budget_verdict(values, target, budget, units={"energy_mj": "mJ/token"})
 
 
 def file_facts(path: Path) -> tuple[int, int, int, int]:
