@@ -123,8 +123,6 @@ def _launch(nproc: int, r: Any) -> None:
             "--nproc: this process was already started by a launcher (RANK is set); "
             "drop --nproc and let torchrun/accelerate choose the number of processes"
         )
-    if r.task == "causal_lm":  # before any process starts (the ranks would refuse it too)
-        raise UsageError("--nproc: task causal_lm trains on one process in this version")
     check_batch_sizes(r, nproc)
     code = launch.launch(nproc, launch.strip_nproc(_state["argv"]))
     if code:

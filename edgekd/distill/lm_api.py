@@ -124,9 +124,12 @@ def distill_lm(
     student: LMStudent | None = None,
     cache: Any = None,
     reporter: Any = None,
+    checkpoint: str | Path | None = None,
 ) -> LMResult:
     """Train a causal-LM student on a completions dataset (module docstring) and save it in
-    ``out`` as a Hugging Face directory."""
+    ``out`` as a Hugging Face directory. With ``checkpoint`` (a file), training state is
+    saved there at every validation and resumed from when it exists (with any number of
+    processes). Under a launcher (``torchrun``) every rank calls this; only rank 0 saves."""
     from edgekd.cache import Cache, cache_root
     from edgekd.completions.dataset import read_dataset
     from edgekd.progress import NullReporter
@@ -155,4 +158,5 @@ def distill_lm(
         cache,
         reporter,
         all_lp,
+        None if checkpoint is None else Path(checkpoint),
     )

@@ -102,3 +102,20 @@ def shifted(logits: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         "rationale": batch.rationale[:, 1:][learn],
         "kd_logits": lg[kd],
     }
+
+
+def to_device(batch: Batch, device: Any) -> Batch:
+    """``batch`` on ``device`` (a rank's GPU under nccl); unchanged on the CPU."""
+    if str(device) == "cpu":
+        return batch
+    import dataclasses
+
+    t = batch.teacher
+    if isinstance(t, TopKTargets):
+        t = TopKTargets(t.ids.to(device), t.logprobs.to(device), t.tail.to(device))
+    elif t is not None:
+        t = t.to(device)
+    tensors = ("input_ids", "attention_mask", "learn", "kd", "rationale")
+    return dataclasses.replace(
+        batch, teacher=t, **{n: getattr(batch, n).to(device) for n in tensors}
+    )

@@ -17,6 +17,7 @@ from edgekd.distill.lm_api import (
     teacher_identity,
 )
 from edgekd.distill.lm_config import LMDistillConfig
+from edgekd.distributed import world
 from edgekd.errors import RecipeError
 from edgekd.progress import epoch_info
 
@@ -122,6 +123,7 @@ def build_and_train(
     cache: Any,
     reporter: Any,
     all_lp: bool,
+    checkpoint: Path | None = None,
 ) -> LMResult:
     from edgekd.distill.lm_score import teacher_forced
     from edgekd.distill.lm_train import LMTrainSet, train_lm
@@ -157,6 +159,7 @@ def build_and_train(
     pad_id = int(s_tok.pad_token_id)
     rows = val_rows = None
     hit = None
+    fill: list[int] = []  # examples each rank ran the teacher on
     k = cfg.top_k or 0
     if source == "dataset":
         assert topks is not None
@@ -166,8 +169,9 @@ def build_and_train(
         tid = info["teacher"]["id"]
         task = reporter.task("teacher top-k log-probs", len(examples) + len(val_examples))
         rows, hit = lm_targets.from_teacher(
-            t_model, tid, examples, k, pad_id, cache, progress=lambda d, n: task.update(d)
-        )
+            t_model, tid, examples, k, pad_id, cache, progress=lambda d, n: task.update(d),
+            counts=fill,
+        )  # fmt: skip
         if val_examples:
             val_rows, _ = lm_targets.from_teacher(t_model, tid, val_examples, k, pad_id, cache)
         task.close()
@@ -192,15 +196,23 @@ def build_and_train(
             teacher=t_model,
             validate=validate,
             progress=lambda d, n, i: bar.update(d, epoch_info(i)),
+            checkpoint=checkpoint,
         )
     finally:
         bar.close()
+    if not world.is_main():  # rank 0 saves the student
+        return LMResult(out, hist.to_dict(), info)
+    if hist.state is not None:  # FSDP sharded the student: save the gathered whole weights
+        from edgekd.distill.lm_parallel import plain_copy
+
+        s_model = plain_copy(s_model, hist.state)
     meta = _meta(cfg, student, info, source, vmap, build_info)
     meta["params"] = count_params(s_model)
     path = save_student(s_model, s_tok, out, meta, vmap)
     info.update(
         source=source,
         teacher_cache_hit=hit,
+        teacher_rows=fill,
         examples=build_info,
         val_examples=len(val_examples),
         params=meta["params"],

@@ -64,6 +64,12 @@ class LMDistillConfig(Section):
     eval_every: int = Field(50, ge=1, description="steps between validation passes")
     seed: int = 0
     rationale: RationaleConfig | None = None
+    strategy: Literal["ddp", "fsdp"] = Field(
+        "ddp",
+        description="on several processes (--nproc, torchrun, accelerate launch): ddp keeps "
+        "the whole student on every rank; fsdp shards its weights, gradients and optimizer "
+        "state over the ranks (torch FSDP2) for students that do not fit one device",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> LMDistillConfig:

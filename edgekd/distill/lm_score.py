@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from edgekd.completions.lm_examples import LMExample
-from edgekd.distill.lm_batches import collate, forward_logits, shifted
+from edgekd.distill.lm_batches import collate, forward_logits, shifted, to_device
 from edgekd.distill.token_kd import topk_divergence
 from edgekd.models.vocab_trim import VocabMap
 from edgekd.teacher.lm_targets import TopKRows
@@ -39,10 +39,13 @@ def teacher_forced(
     model.eval()
     nll = kl = agree = 0.0
     n_tok = n_kd = 0
-    with torch.inference_mode():
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    # no_grad, not inference_mode: FSDP reshards a sharded student's gathered weights in
+    # place after each forward, which inference tensors do not allow
+    with torch.no_grad():
         for start in range(0, len(examples), batch_size):
             idx = list(range(start, min(start + batch_size, len(examples))))
-            batch = collate(examples, idx, pad_id, vmap, rows, source)
+            batch = to_device(collate(examples, idx, pad_id, vmap, rows, source), device)
             parts = shifted(forward_logits(model, batch.input_ids, batch.attention_mask), batch)
             lg, tgt = parts["logits"].float(), parts["targets"]
             nll += float(F.cross_entropy(lg, tgt, reduction="sum")) if len(tgt) else 0.0

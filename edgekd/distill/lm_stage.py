@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgekd.artifact import Artifact
 from edgekd.distill.lm_api import LMStudent, distill_lm
+from edgekd.distributed import world
 from edgekd.passes import Services
 
 if TYPE_CHECKING:
@@ -33,14 +34,17 @@ def student_of(recipe: Recipe) -> LMStudent:
 def run(inputs: list[Artifact], recipe: Recipe, run_dir: Path, env: Services) -> list[Artifact]:
     """The pass: train the student (module docstring); its artifact carries how it was made."""
     art = train(recipe, run_dir, env.reporter, env.cache)
+    if art is None:
+        return []  # a rank other than 0: rank 0 writes the student and its artifact
     r = recipe
     if r.prune.method != "none" or r.quantize.method != "none" or r.export.formats:
         art.extra["task"] = {"warning": NOT_YET}
     return [art]
 
 
-def train(recipe: Recipe, run_dir: Path, reporter: Any, cache: Any) -> Artifact:
-    """Train the student (module docstring); its artifact carries how it was made."""
+def train(recipe: Recipe, run_dir: Path, reporter: Any, cache: Any) -> Artifact | None:
+    """Train the student (module docstring); its artifact carries how it was made (None on
+    a rank other than 0 of a distributed run: only rank 0 writes)."""
     assert recipe.data.path is not None  # the recipe's validation guarantees it
     result = distill_lm(
         recipe.data.path,
@@ -50,7 +54,10 @@ def train(recipe: Recipe, run_dir: Path, reporter: Any, cache: Any) -> Artifact:
         student=student_of(recipe),
         cache=cache,
         reporter=reporter,
+        checkpoint=run_dir / "checkpoints" / "student.pt",
     )
+    if not world.is_main():
+        return None
     info = result.info
     hist = result.history
     art = Artifact(
@@ -68,12 +75,14 @@ def train(recipe: Recipe, run_dir: Path, reporter: Any, cache: Any) -> Artifact:
             "method": recipe.distill.lm.method,
             "vocab": info["vocab"],
             "examples": info["examples"],
+            "teacher_rows": info.get("teacher_rows") or None,  # examples each rank ran
             "training": {
                 "steps": hist["steps"],
                 "seconds": round(float(hist["seconds"]), 3),
                 "loss": hist["loss"],
                 "val": hist["val"],
                 "on_policy_batches": hist["on_policy_batches"],
+                "tokens": hist["tokens"],
             },
         },
     )

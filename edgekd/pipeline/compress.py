@@ -65,10 +65,6 @@ def compress(
     recipe_json = recipe.model_dump(mode="json")
     passes = plan(recipe)  # a recipe the plan refuses never makes a run directory
     w = world.init()  # launched by torchrun / accelerate: join the group
-    if w is not None and recipe.task == "causal_lm":
-        from edgekd.errors import UsageError
-
-        raise UsageError("--nproc: task causal_lm trains on one process in this version")
     if w is not None:
         check_batch_sizes(recipe, w.size)
         if not w.is_main:
@@ -96,7 +92,7 @@ def compress(
         env = lm_services(recipe, reporter, cache)
     run.manifest["status"] = "running"
     if w is not None:
-        run.manifest["distributed"] = w.describe()
+        run.manifest["distributed"] = {**w.describe(), "strategy": strategy(recipe)}
         attempts[-1]["world_size"] = w.size
         world.broadcast(str(run.path), "the run directory")
     try:
@@ -115,6 +111,12 @@ def compress(
     return RunResult(run.path, run.manifest, report)
 
 
+def strategy(recipe: Recipe) -> str:
+    """How the ranks share the student: ``ddp`` (a whole copy each), or ``fsdp`` (sharded;
+    ``distill.lm.strategy``, language models)."""
+    return recipe.distill.lm.strategy if recipe.task == "causal_lm" else "ddp"
+
+
 def _follow(recipe: Recipe, passes: list) -> RunResult:
     """A rank other than 0: train with rank 0 in the distributed passes, write nothing."""
     from edgekd.cache import Cache, cache_root
@@ -125,6 +127,10 @@ def _follow(recipe: Recipe, passes: list) -> RunResult:
     run_path = Path(world.broadcast("", "the run directory"))
     cache = Cache(cache_root(recipe.output.cache_dir))
     env = Services(NullReporter(), cache, functools.cache(lambda: load_data(recipe.data)))
+    if recipe.task == "causal_lm":
+        from edgekd.pipeline.lm import lm_services
+
+        env = lm_services(recipe, NullReporter(), cache)
     with torch_threads(recipe.threads):
         follow(passes, recipe, run_path, env)
     return RunResult(run_path, {}, {})

@@ -35,6 +35,8 @@ def last_distributed(passes: list[Pass]) -> int:
 
 def batch_sizes(recipe: Recipe) -> dict[str, int]:
     """The global batch size of every training loop this recipe runs on all ranks."""
+    if recipe.task == "causal_lm":
+        return {"distill.lm.batch_size": recipe.distill.lm.batch_size}
     out = {"distill.batch_size": recipe.distill.batch_size}
     if recipe.prune.method != "none":
         out["prune.fine_tune.batch_size"] = recipe.prune.fine_tune.batch_size

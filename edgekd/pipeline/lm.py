@@ -64,7 +64,11 @@ def lm_plan(recipe: Recipe) -> list[Pass]:
     return [
         Pass("data", data.run, ("data",), ids()),
         Pass(
-            "distill", distill.run, ("task", "data", "teacher", "student", "distill"), ids("data")
+            "distill",
+            distill.run,
+            ("task", "data", "teacher", "student", "distill"),
+            ids("data"),
+            True,  # every rank of a distributed run trains the student together
         ),
         Pass("evaluate", evaluate.run, ("data", "teacher", "evaluate"), ids("data", "student")),
     ]

@@ -199,7 +199,9 @@ def _compute(
     pad_id: int,
     batch_size: int,
     progress: Callable[[int, int], None] | None,
+    offset: int = 0,
 ) -> np.ndarray:
+    """Rows of ``examples`` (numbered from ``offset`` in the ``ex`` field)."""
     import torch
 
     parts = []
@@ -218,7 +220,7 @@ def _compute(
             top, top_lp, tail = topk_of_logits(logits[b, pos - 1], k)
             rows = np.zeros(len(pos), _dtype(top.shape[-1]))
             rows["ids"], rows["lp"], rows["tail"] = top.numpy(), top_lp.numpy(), tail.numpy()
-            rows["ex"] = start + b
+            rows["ex"] = offset + start + b
             parts.append(rows)
         if progress is not None:
             progress(min(start + batch_size, len(examples)), len(examples))
@@ -242,16 +244,29 @@ def from_teacher(
     cache: Any,
     batch_size: int = 8,
     progress: Callable[[int, int], None] | None = None,
+    counts: list[int] | None = None,
 ) -> tuple[TopKRows, bool]:
     """(rows, cache hit): the local teacher's top-k at every learned position, computed once
-    per (teacher, examples, k) and memory-mapped from the cache."""
+    per (teacher, examples, k) and memory-mapped from the cache. On a distributed run
+    (:func:`edgekd.distributed.world.active`) each rank computes a contiguous slice of the
+    examples once and writes it atomically as a part file, rank 0 joins the parts into the
+    entry after a barrier, and every rank memory-maps it: the teacher never runs twice for
+    an example, across ranks or reruns (a killed fill keeps its finished parts). ``counts``
+    receives how many examples each rank ran the teacher on."""
+    from edgekd.distributed import world
+
+    w = world.active()
+    ran = [0] if w is None else [0] * w.size
 
     def make() -> np.ndarray:
-        return _compute(model, examples, k, pad_id, batch_size, progress)
-
-    def save(table: np.ndarray, path: Path) -> None:
-        with open(path, "wb") as f:
-            np.save(f, table, allow_pickle=False)
+        if w is None:
+            ran[0] = len(examples)
+            return _compute(model, examples, k, pad_id, batch_size, progress)
+        part = _fill_part(model, examples, k, pad_id, batch_size, progress, parts, w)
+        ran[:] = world.gather(part, "how many examples each rank ran the teacher on")
+        if not w.is_main:
+            return np.zeros(0, _dtype(k))  # rank 0 joins the parts and saves the entry
+        return _join_parts(parts, w.size)
 
     def load(path: Path) -> TopKRows:
         rows = _rows_of(np.load(path, mmap_mode="r", allow_pickle=False), len(examples))
@@ -261,7 +276,69 @@ def from_teacher(
         return rows
 
     key = [teacher_id, _examples_key(examples), f"k={k}"]
-    return cache.get_or_make(KIND, key, make, load, save, ".npy")
+    parts = cache.path(KIND, key, ".parts")
+    out = cache.get_or_make(KIND, key, make, load, _save_table, ".npy", collective_make=True)
+    if w is not None and w.is_main:
+        import shutil
+
+        shutil.rmtree(parts, ignore_errors=True)  # the entry holds every row now
+    if counts is not None:
+        counts[:] = ran
+    return out
+
+
+def _save_table(table: np.ndarray, path: Path) -> None:
+    with open(path, "wb") as f:
+        np.save(f, table, allow_pickle=False)
+
+
+def _fill_part(
+    model: Any,
+    examples: Sequence[LMExample],
+    k: int,
+    pad_id: int,
+    batch_size: int,
+    progress: Callable[[int, int], None] | None,
+    parts: Path,
+    w: Any,
+) -> int:
+    """This rank's contiguous slice of ``examples`` through the teacher, saved atomically
+    as ``parts/<rank>-of-<N>.npy`` (kept from a killed fill: then not run again); then every
+    rank waits for the others. Returns how many examples this rank ran."""
+    from edgekd.distributed import world
+    from edgekd.fileio import atomic_save
+
+    n = len(examples)
+    lo, hi = n * w.rank // w.size, n * (w.rank + 1) // w.size
+    path = parts / f"{w.rank}-of-{w.size}.npy"
+    ran = 0
+    if _read_part(path, examples, lo, hi) is None:
+        scaled = None if progress is None else (lambda d, _n: progress(min(n, d * w.size), n))
+        with world.alone():
+            table = _compute(model, examples[lo:hi], k, pad_id, batch_size, scaled, offset=lo)
+        parts.mkdir(parents=True, exist_ok=True)
+        atomic_save(path, lambda tmp: _save_table(table, tmp))
+        ran = hi - lo
+    world.wait("every rank writing its slice of the teacher's top-k")
+    return ran
+
+
+def _read_part(
+    path: Path, examples: Sequence[LMExample], lo: int, hi: int
+) -> np.ndarray | None:
+    """A finished part with the rows of examples ``lo:hi``, memory-mapped; else None."""
+    try:
+        table = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    want = sum(int(kd_positions(e, "teacher").sum()) for e in examples[lo:hi])
+    return table if len(table) == want else None
+
+
+def _join_parts(parts: Path, size: int) -> np.ndarray:
+    """Every rank's part, in rank order: the rows of all examples."""
+    tables = [np.load(parts / f"{r}-of-{size}.npy", allow_pickle=False) for r in range(size)]
+    return np.concatenate(tables)
 
 
 # ---- into a trimmed student's vocabulary ------------------------------------------------
