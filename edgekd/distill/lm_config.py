@@ -78,6 +78,11 @@ class LMDistillConfig(Section):
                 "lmbda: on-policy batches are scored by a token-level divergence; "
                 "use method: kd (or lmbda: 0)"
             )
+        if self.strategy == "fsdp" and self.lmbda > 0:
+            raise ValueError(
+                "strategy: fsdp shards the student, which generates the on-policy batches "
+                "(lmbda > 0); use strategy: ddp (or lmbda: 0)"
+            )
         if self.method == "kd" and self.kd_weight == 0:
             raise ValueError("kd_weight: 0 leaves no token-level term; use method: sft")
         if self.rationale is not None and self.method == "kd":

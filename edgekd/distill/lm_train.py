@@ -144,7 +144,8 @@ def train_lm(
     )
     hist = LMHistory()
     order = par.GroupBatches(train.groups, cfg.batch_size, cfg.seed, w)
-    start = _resume(checkpoint, cfg, model, opt, sched, hist, order, coin, sharded)
+    trainer = _Trainer(model, opt, sched, hist, order, coin, sharded)
+    start = trainer.resume(checkpoint, cfg)
     started = time.perf_counter() - hist.seconds
     base, fresh = hist.tokens, 0  # tokens (all ranks) before this attempt, this rank's since
     window: list[float] = []
@@ -192,7 +193,7 @@ def train_lm(
             hist.steps, hist.seconds = done, time.perf_counter() - started
             hist.tokens = base + int(par.global_sum(float(fresh), w))
             if checkpoint is not None:
-                _checkpoint(checkpoint, cfg, model, opt, sched, hist, order, coin, sharded)
+                trainer.save(checkpoint, cfg)
             if progress is not None:
                 progress(done, cfg.steps, {"loss": hist.loss[-1], **val})
     model.eval()
@@ -209,43 +210,55 @@ def _settings(cfg: LMDistillConfig) -> dict[str, Any]:
     return cfg.model_dump(mode="json", exclude={"strategy"})
 
 
-def _checkpoint(path: Path, cfg, model, opt, sched, hist: LMHistory, order, coin, sharded) -> None:
-    """Rank 0 saves everything a resumed run needs (module docstring); gathering FSDP's
-    shards is collective, so every rank calls this."""
-    from edgekd.distill import lm_parallel as par
-    from edgekd.distributed import world
+@dataclass
+class _Trainer:
+    """What a checkpoint saves and a resumed run loads."""
 
-    model_sd, opt_sd = par.full_state(model, opt, sharded)
-    if not world.is_main():
-        return
-    state = {
-        "settings": _settings(cfg),
-        "model": model_sd,
-        "optimizer": opt_sd,
-        "schedule": sched.state_dict(),
-        "history": {k: v for k, v in hist.to_dict().items() if k != "state"},
-        "sampler": {**order.state(), "world_size": 1 if order.w is None else order.w.size},
-        "rng": torch.get_rng_state(),
-        "coin": coin.getstate(),
-    }
-    par.save_checkpoint(path, state)
+    model: Any
+    opt: torch.optim.Optimizer
+    sched: Any
+    hist: LMHistory
+    order: Any  # lm_parallel.GroupBatches
+    coin: random.Random
+    sharded: bool
 
+    def save(self, path: Path, cfg: LMDistillConfig) -> None:
+        """Rank 0 saves everything a resumed run needs (module docstring); gathering FSDP's
+        shards is collective, so every rank calls this."""
+        from edgekd.distill import lm_parallel as par
+        from edgekd.distributed import world
 
-def _resume(path: Path | None, cfg, model, opt, sched, hist: LMHistory, order, coin, sharded) -> int:
-    """Load a checkpoint of the same settings (every rank reads it); returns the step to
-    continue from (0: none, or one of other settings, which is ignored)."""
-    from edgekd.distill import lm_parallel as par
+        model_sd, opt_sd = par.full_state(self.model, self.opt, self.sharded)
+        if not world.is_main():
+            return
+        w = self.order.w
+        state = {
+            "settings": _settings(cfg),
+            "model": model_sd,
+            "optimizer": opt_sd,
+            "schedule": self.sched.state_dict(),
+            "history": self.hist.to_dict(),
+            "sampler": {**self.order.state(), "world_size": 1 if w is None else w.size},
+            "rng": torch.get_rng_state(),
+            "coin": self.coin.getstate(),
+        }
+        par.save_checkpoint(path, state)
 
-    if path is None or not path.is_file():
-        return 0
-    state = torch.load(path, weights_only=False)
-    if state.get("settings") != _settings(cfg):
-        return 0
-    par.load_state(model, opt, state["model"], state["optimizer"], sharded)
-    sched.load_state_dict(state["schedule"])
-    for key, value in state["history"].items():
-        setattr(hist, key, value)
-    order.epoch, order.batch = state["sampler"]["epoch"], state["sampler"]["batch"]
-    torch.set_rng_state(state["rng"])
-    coin.setstate(state["coin"])
-    return int(hist.steps)
+    def resume(self, path: Path | None, cfg: LMDistillConfig) -> int:
+        """Load a checkpoint of the same settings (every rank reads it); returns the step to
+        continue from (0: none, or one of other settings, which is ignored)."""
+        from edgekd.distill import lm_parallel as par
+
+        if path is None or not path.is_file():
+            return 0
+        state = torch.load(path, weights_only=True)
+        if state.get("settings") != _settings(cfg):
+            return 0
+        par.load_state(self.model, self.opt, state["model"], state["optimizer"], self.sharded)
+        self.sched.load_state_dict(state["schedule"])
+        for key, value in state["history"].items():
+            setattr(self.hist, key, value)
+        self.order.epoch, self.order.batch = state["sampler"]["epoch"], state["sampler"]["batch"]
+        torch.set_rng_state(state["rng"])
+        self.coin.setstate(state["coin"])
+        return int(self.hist.steps)

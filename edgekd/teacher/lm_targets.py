@@ -323,9 +323,7 @@ def _fill_part(
     return ran
 
 
-def _read_part(
-    path: Path, examples: Sequence[LMExample], lo: int, hi: int
-) -> np.ndarray | None:
+def _read_part(path: Path, examples: Sequence[LMExample], lo: int, hi: int) -> np.ndarray | None:
     """A finished part with the rows of examples ``lo:hi``, memory-mapped; else None."""
     try:
         table = np.load(path, mmap_mode="r", allow_pickle=False)

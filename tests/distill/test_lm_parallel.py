@@ -5,9 +5,10 @@ batch's tokens, so a 2-process step is the 1-process step up to the order of flo
 (the all-reduce adds the two halves' gradients); Adam's normalized updates carry such
 differences on, and over the few steps here every logged loss agrees within 1e-3 relative.
 
-The end-to-end tests run ``edgekd compress --nproc 2`` for real (torchrun underneath): one
-resumes with 2 processes (DDP) a run that 1 process began and was interrupted, filling the
-teacher's top-k cache sharded over the ranks on the way; one trains with FSDP2 from scratch.
+The end-to-end tests run ``edgekd compress --nproc 2`` for real (torchrun underneath) on a
+run that 1 process began and was interrupted (Ctrl-C) after its step-6 checkpoint: with DDP,
+filling the teacher's top-k cache sharded over the ranks on the way (a later run finds it
+cached); and with FSDP2.
 """
 
 from __future__ import annotations
@@ -82,6 +83,16 @@ def test_nproc_refuses_a_batch_size_it_cannot_split(tmp_path, lm_teacher, lm_dat
     code, out = run_cli(["compress", str(recipe), "--nproc", "2", "--quiet"])
     assert code == 2, out
     assert "distill.lm.batch_size: 3 is not a multiple of the 2 processes" in out
+    assert "Traceback" not in out
+
+
+def test_fsdp_refuses_on_policy_batches(tmp_path, lm_teacher, lm_dataset):
+    from tests.conftest import run_cli
+
+    lm = {**LM, "strategy": "fsdp", "lmbda": 0.5}
+    code, out = run_cli(["compress", str(_recipe(tmp_path, lm_teacher, lm_dataset, lm))])
+    assert code == 2, out
+    assert "distill.lm" in out and "strategy: fsdp shards the student" in out
     assert "Traceback" not in out
 
 
@@ -189,22 +200,29 @@ def test_two_processes_resume_one_and_match_it(one_process, lm_teacher, lm_datas
     _close(trained["loss"], ref["loss"])  # steps 1-6 on 1 process, 7-12 on 2
     assert manifest["stages"]["evaluate"]["status"] == "done"
 
-    again = _nproc2(_recipe(tmp_path, lm_teacher, lm_dataset, LM, "rerun"), cache)
-    assert again.returncode == 0, again.stderr[-3000:]
-    rerun = _student(next((tmp_path / "runs").glob("rerun-*")))
-    assert rerun["extra"]["teacher_rows"] == [0, 0]  # all cached: the teacher never ran
+    rerun = _recipe(tmp_path, lm_teacher, lm_dataset, LM, "rerun")
+    again = edgekd.compress(load_recipe(rerun, [f"output.cache_dir={cache}"]))
+    assert _student(again.run_dir)["extra"]["teacher_rows"] == [0]  # cached: the teacher never ran
 
 
 @pytest.mark.slow
-def test_fsdp_shards_the_student_and_matches_one_process(
+def test_fsdp_shards_the_student_resumes_and_matches_one_process(
     one_process, lm_teacher, lm_dataset, tmp_path
 ):
+    """FSDP2 on gloo (CPU): the 2 ranks load the whole-tensor checkpoint 1 process wrote into
+    their shards, train, and gather the whole student for rank 0 to save."""
+    import edgekd
+    from edgekd.errors import RunInterrupted
+    from edgekd.recipe.load import load_recipe
+
     recipe = _recipe(tmp_path, lm_teacher, lm_dataset, {**LM, "strategy": "fsdp"})
-    proc = _nproc2(recipe, tmp_path / "cache")
+    with pytest.raises(RunInterrupted) as stopped:  # strategy is unused on one process
+        edgekd.compress(load_recipe(recipe), reporter=_StopAt(STOP_AT))
+    proc = _nproc2(recipe, tmp_path / "cache", "--resume")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    run = next((tmp_path / "runs").iterdir())
+    run = stopped.value.run_dir
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["distributed"]["strategy"] == "fsdp"
+    assert manifest["distributed"]["strategy"] == "fsdp" and manifest["status"] == "complete"
     student = _student(run)
     assert student["params"] == one_process["params"]  # the whole student, gathered
     _close(student["extra"]["training"]["loss"], one_process["extra"]["training"]["loss"])
