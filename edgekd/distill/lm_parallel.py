@@ -36,8 +36,6 @@ from edgekd.errors import UsageError
 if TYPE_CHECKING:
     from edgekd.distributed.world import World
 
-STRATEGIES = ("ddp", "fsdp")
-
 
 def per_rank(batch_size: int, w: World | None) -> int:
     """Groups one rank steps on per global batch of ``batch_size`` groups."""
