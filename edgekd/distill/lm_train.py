@@ -133,6 +133,7 @@ def train_lm(
         "rationale": RationaleLoss(cfg.rationale.alpha if cfg.rationale else 0.5),
         "kd": LMKDLoss(cfg.divergence, cfg.beta, cfg.sft_weight, cfg.kd_weight),
     }
+    settings = _settings(cfg, model, train)
     runner = model if w is None else par.wrap(model, w, cfg.strategy)
     device = "cpu" if w is None else w.device
     if teacher is not None and device != "cpu":
@@ -144,8 +145,8 @@ def train_lm(
     )
     hist = LMHistory()
     order = par.GroupBatches(train.groups, cfg.batch_size, cfg.seed, w)
-    trainer = _Trainer(model, opt, sched, hist, order, coin, sharded)
-    start = trainer.resume(checkpoint, cfg)
+    trainer = _Trainer(model, opt, sched, hist, order, coin, sharded, settings)
+    start = trainer.resume(checkpoint)
     started = time.perf_counter() - hist.seconds
     base, fresh = hist.tokens, 0  # tokens (all ranks) before this attempt, this rank's since
     window: list[float] = []
@@ -193,7 +194,7 @@ def train_lm(
             hist.steps, hist.seconds = done, time.perf_counter() - started
             hist.tokens = base + int(par.global_sum(float(fresh), w))
             if checkpoint is not None:
-                trainer.save(checkpoint, cfg)
+                trainer.save(checkpoint)
             if progress is not None:
                 progress(done, cfg.steps, {"loss": hist.loss[-1], **val})
     model.eval()
@@ -204,10 +205,21 @@ def train_lm(
     return hist
 
 
-def _settings(cfg: LMDistillConfig) -> dict[str, Any]:
-    """What a checkpoint must share with the run that resumes it (not the strategy: a
-    checkpoint holds whole tensors, so DDP and FSDP runs resume each other's)."""
-    return cfg.model_dump(mode="json", exclude={"strategy"})
+def _settings(cfg: LMDistillConfig, model: Any, train: LMTrainSet) -> dict[str, Any]:
+    """What a checkpoint must share with the run that resumes it: the settings (not the
+    strategy: a checkpoint holds whole tensors, so DDP and FSDP runs resume each other's),
+    the student's parameter shapes and the training examples."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for ex in train.examples:
+        h.update(np.asarray(ex.input_ids, "<i8").tobytes() + b"|")
+    shapes = [f"{n}:{tuple(p.shape)}" for n, p in model.named_parameters()]
+    return {
+        **cfg.model_dump(mode="json", exclude={"strategy"}),
+        "params": hashlib.sha256("\n".join(shapes).encode()).hexdigest(),
+        "examples": h.hexdigest(),
+    }
 
 
 @dataclass
@@ -221,8 +233,9 @@ class _Trainer:
     order: Any  # lm_parallel.GroupBatches
     coin: random.Random
     sharded: bool
+    settings: dict[str, Any]
 
-    def save(self, path: Path, cfg: LMDistillConfig) -> None:
+    def save(self, path: Path) -> None:
         """Rank 0 saves everything a resumed run needs (module docstring); gathering FSDP's
         shards is collective, so every rank calls this."""
         from edgekd.distill import lm_parallel as par
@@ -233,7 +246,7 @@ class _Trainer:
             return
         w = self.order.w
         state = {
-            "settings": _settings(cfg),
+            "settings": self.settings,
             "model": model_sd,
             "optimizer": opt_sd,
             "schedule": self.sched.state_dict(),
@@ -244,7 +257,7 @@ class _Trainer:
         }
         par.save_checkpoint(path, state)
 
-    def resume(self, path: Path | None, cfg: LMDistillConfig) -> int:
+    def resume(self, path: Path | None) -> int:
         """Load a checkpoint of the same settings (every rank reads it); returns the step to
         continue from (0: none, or one of other settings, which is ignored)."""
         from edgekd.distill import lm_parallel as par
@@ -252,7 +265,7 @@ class _Trainer:
         if path is None or not path.is_file():
             return 0
         state = torch.load(path, weights_only=True)
-        if state.get("settings") != _settings(cfg):
+        if state.get("settings") != self.settings:
             return 0
         par.load_state(self.model, self.opt, state["model"], state["optimizer"], self.sharded)
         self.sched.load_state_dict(state["schedule"])
