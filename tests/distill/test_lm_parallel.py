@@ -157,7 +157,8 @@ def one_process(lm_teacher, lm_dataset, tmp_path_factory) -> dict[str, Any]:
     from edgekd.recipe.load import load_recipe
 
     tmp = tmp_path_factory.mktemp("lm-one")
-    result = edgekd.compress(load_recipe(_recipe(tmp, lm_teacher, lm_dataset, LM)))
+    own_cache = [f"output.cache_dir={tmp / 'cache'}"]  # its teacher fill runs, whatever ran before
+    result = edgekd.compress(load_recipe(_recipe(tmp, lm_teacher, lm_dataset, LM), own_cache))
     return _student(result.run_dir)
 
 
