@@ -13,6 +13,9 @@ BUDGET_LABEL = {
     "flash_bytes": "flash",
     "energy_mj": "energy",
     "min_accuracy": "accuracy",
+    "tokens_per_s": "decode speed",
+    "ttft_ms": "time to first token",
+    "kv_cache_bytes": "KV cache",
 }
 
 
@@ -92,11 +95,13 @@ def signed(v: float | None, unit: str, digits: int = 2) -> str:
 
 def value(key: str, v: Any) -> str:
     """A budget or predicted value in the unit of its budget key."""
-    if key == "latency_ms":
+    if key in ("latency_ms", "ttft_ms"):
         return ms(v)
+    if key == "tokens_per_s":
+        return f"{sig(float(v))} tokens/s"
     if key == "energy_mj":
         return mj(v)
-    if key in ("ram_bytes", "flash_bytes", "peak_ram_bytes"):
+    if key in ("ram_bytes", "flash_bytes", "peak_ram_bytes", "kv_cache_bytes"):
         return nbytes(v)
     if key == "min_accuracy":
         return pct(v)
