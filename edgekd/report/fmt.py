@@ -113,6 +113,7 @@ def headroom(h: dict[str, Any] | None) -> str:
     if not h:
         return DASH
     label = BUDGET_LABEL.get(h["key"], h["key"])
-    if h["pct"] < 0:
-        return f"{label} {-h['pct']:.1f}% over"
+    if h["pct"] < 0:  # a floor (accuracy, decode tokens/s) is missed by falling short
+        word = "short" if h["key"] in ("min_accuracy", "tokens_per_s") else "over"
+        return f"{label} {-h['pct']:.1f}% {word}"
     return f"{h['pct']:.1f}% {label} left"
