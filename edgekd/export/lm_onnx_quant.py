@@ -3,15 +3,21 @@ onnxruntime's own quantizers:
 
 - ``dynamic_int8``: ``onnxruntime.quantization.quantize_dynamic`` on every ``MatMul`` with a
   constant weight, int8 per output channel (``per_channel``), activations quantized to uint8
-  on the fly per call (``DynamicQuantizeLinear`` + ``MatMulInteger``). ``reduce_range`` keeps
-  weights to 7 bits: u8 x s8 products summed in pairs saturate int16 on x86 CPUs without
-  VNNI (onnxruntime's quantization docs, "When and why do I need to try U8U8?"). The
-  analogue of the TFLite ``dynamic_int8`` file;
+  on the fly per call (``DynamicQuantizeLinear`` + ``MatMulInteger``), and on the embedding
+  ``Gather`` (int8 table, rows dequantized after the lookup: the table is most of a small
+  LM, and a tied output head would otherwise keep it in float32 beside its int8 copy). The
+  full 8-bit weight range (no ``reduce_range``): ARM's int8 dot products and x86 VNNI do not
+  saturate; on an x86 CPU without VNNI, u8 x s8 pairs can saturate int16 (onnxruntime's
+  quantization docs, "When and why do I need to try U8U8?"), which the agreement gate, run
+  on the exporting host, would catch. Measured on SmolLM2 layers 0 and 29 (8 prompts x 8
+  tokens): greedy agreement 0.917 with full range against 0.792 with ``reduce_range``, and
+  34 MiB with the ``Gather`` against 115 MiB without. The analogue of the TFLite
+  ``dynamic_int8`` file;
 - ``weight_int4``: ``MatMulNBitsQuantizer`` (4-bit, symmetric, blocks of 32 along K:
   ``com.microsoft.MatMulNBits``), the weight-only format onnxruntime-genai ships LMs in;
   activations stay float.
 
-The embedding ``Gather`` and everything else stay float32; the graph's inputs and outputs
+Everything else stays float32; the graph's inputs and outputs
 (and its KV cache) are unchanged, so ``OnnxLM`` runs the file like the float one. A file in
 which no ``MatMul`` was quantized is an error (nothing would be gained, and the gate would
 pass trivially).
@@ -70,9 +76,9 @@ def _quantize(src: Path, dst: Path, precision: str) -> None:
                 q.quantize_dynamic(
                     str(src),
                     str(dst),
-                    op_types_to_quantize=["MatMul"],
+                    op_types_to_quantize=["MatMul", "Gather"],
                     per_channel=True,
-                    reduce_range=True,
+                    reduce_range=False,
                     weight_type=q.QuantType.QInt8,
                 )
                 return
