@@ -7,6 +7,8 @@ from typing import Any
 
 DASH = "–"
 MARK = {"pass": "✅ pass", "fail": "❌ fail", "unsupported": "⚠️ unsupported"}
+FLOORS = ("min_accuracy", "tokens_per_s")  # edgekd.profile.budgets.FLOOR_KEYS (no import:
+# profile imports report)
 BUDGET_LABEL = {
     "latency_ms": "latency",
     "ram_bytes": "RAM",
@@ -114,6 +116,6 @@ def headroom(h: dict[str, Any] | None) -> str:
         return DASH
     label = BUDGET_LABEL.get(h["key"], h["key"])
     if h["pct"] < 0:  # a floor (accuracy, decode tokens/s) is missed by falling short
-        word = "short" if h["key"] in ("min_accuracy", "tokens_per_s") else "over"
+        word = "short" if h["key"] in FLOORS else "over"
         return f"{label} {-h['pct']:.1f}% {word}"
     return f"{h['pct']:.1f}% {label} left"

@@ -146,12 +146,12 @@ def _counts_here(step: dict[str, Any], target: str) -> list[dict[str, Any]]:
 
 def _over_pct(v: dict[str, Any]) -> float:
     """How far a violation is over its limit, in % of the limit."""
-    from edgekd.profile.budgets import FLOOR_KEYS
-
     value, limit = float(v.get("value") or 0), float(v.get("limit") or 0)
     if not limit:
         return 100.0
-    if v.get("key") in FLOOR_KEYS:
+    from edgekd.report.fmt import FLOORS
+
+    if v.get("key") in FLOORS:
         return round((limit - value) / limit * 100, 2)
     return round((value - limit) / limit * 100, 2)
 
