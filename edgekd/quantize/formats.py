@@ -5,7 +5,8 @@ After the guard has chosen calibration and the nodes that stay float, the same s
 re-quantized in each candidate format from one set of activation ranges (onnxruntime's
 calibration cache), every candidate is judged on the guard's held-out rows, and all of them
 are timed interleaved (batch 1, one thread, median of rounds, so a load spike hits every
-candidate alike). The fastest that meets the bar is written; a candidate within
+candidate alike). The fastest that meets the bar (or, when the guard kept a degraded file,
+that is no worse than it) is written; a candidate within
 ``TIE`` of the fastest with a lower output error wins the tie. Every candidate, its bytes,
 latency and error, the host's instruction set and the reasons are recorded in the report's
 ``int8_format`` section (and so in the run manifest).
@@ -192,11 +193,18 @@ def choose_format(
 
 def _pick(recs: list[dict[str, Any]], ms: dict[str, float], among: list[int] | None = None) -> int:
     """Index of the fastest candidate (of ``among``) meeting the bar (ties: lowest error);
-    0 (the guard's file) if none does."""
+    when the guard kept a degraded file (``allow_degraded``), candidates no worse than it
+    qualify; 0 (the guard's file) if none does."""
     for i, rec in enumerate(recs):
         rec["p50_ms"] = ms.get(str(i), rec.get("p50_ms"))
     pool = range(len(recs)) if among is None else among
-    ok = [i for i in pool if recs[i]["meets_bar"] and recs[i].get("p50_ms") is not None]
+    base_err = recs[0].get("error", np.inf)  # the guard's file; it may be a degraded one
+    ok = [
+        i
+        for i in pool
+        if recs[i].get("p50_ms") is not None
+        and (recs[i]["meets_bar"] or (not recs[0]["meets_bar"] and recs[i]["error"] <= base_err))
+    ]
     if not ok:
         return 0 if among is None else among[0]
     fastest = min(recs[i]["p50_ms"] for i in ok)

@@ -112,6 +112,31 @@ def load_model(path: str | Path) -> Any:
     return read_onnx(path, runnable=True)  # a file onnxruntime refuses names itself
 
 
+def onnx_bytes(path: str | Path) -> int:
+    """Bytes of an ONNX model with its external-data files (``torch.onnx.export(dynamo=True)``
+    writes weights to ``NAME.onnx.data``), so size ratios compare whole models."""
+    onnx = require("onnx", "onnx")
+    from onnx import TensorProto
+
+    path = Path(path)
+    total = path.stat().st_size
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # unreadable files were refused before; count what is on disk
+        return total
+
+    from edgekd.profile.onnx_shapes import all_graphs
+
+    files = set()
+    for g in all_graphs(model.graph):
+        for t in g.initializer:
+            if t.data_location == TensorProto.EXTERNAL:
+                files.update(e.value for e in t.external_data if e.key == "location")
+    return total + sum(
+        (path.parent / f).stat().st_size for f in files if (path.parent / f).is_file()
+    )
+
+
 def is_quantized(model: Any) -> bool:
     """True if the graph has quantization ops or float16/int8 weights."""
     from onnx import TensorProto

@@ -143,3 +143,20 @@ def test_candidates_follow_the_host_instruction_set():
     assert all(c.per_channel for c in candidates(PtqSettings(per_channel=True), vnni))
     assert describe(base) == "QDQ per-tensor 7-bit w, u8 act"
     assert set(host_isa()) >= {"machine", "x86", "vnni"}
+
+
+def test_sizes_count_external_data(dynamic_files, tmp_path):
+    """A model whose weights live in NAME.onnx.data (torch's dynamo exporter) is sized whole."""
+    from edgekd.quantize.onnx_quant import onnx_bytes
+
+    model = onnx.load(str(dynamic_files["plain"]))
+    src = tmp_path / "ext.onnx"
+    onnx.save_model(
+        model, str(src), save_as_external_data=True, location="ext.onnx.data", size_threshold=0
+    )
+    assert (tmp_path / "ext.onnx.data").is_file()
+    whole = src.stat().st_size + (tmp_path / "ext.onnx.data").stat().st_size
+    assert onnx_bytes(src) == whole > 2 * src.stat().st_size
+    cfg = QuantizeConfig(method="static", calib_samples=48, max_output_error=0.2)
+    report = quantize(src, tmp_path / "q.onnx", cfg, calib=dynamic_files["calib"])
+    assert report["float_bytes"] == whole
