@@ -127,7 +127,7 @@ def onnx_bytes(path: str | Path) -> int:
 
     from edgekd.profile.onnx_shapes import all_graphs
 
-    files = set()
+    files: set[str] = set()
     for g in all_graphs(model.graph):
         for t in g.initializer:
             if t.data_location == TensorProto.EXTERNAL:
