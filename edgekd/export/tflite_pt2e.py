@@ -7,18 +7,19 @@ records ``torch_fn`` instead, so residual additions (ResNet, MobileNetV2) and th
 squeeze-excite multiplications (MobileNetV3) stay float: each becomes
 ``DEQUANTIZE -> ADD/MUL (float) -> QUANTIZE`` in the file (14 DEQUANTIZE and 10 QUANTIZE ops
 inside a MobileNetV2 measured here), which XNNPACK runs as float operators between int8
-subgraphs. ``EdgeQuantizer`` annotates every still-unannotated ``aten.add.Tensor`` /
-``aten.mul.Tensor`` between two tensors, and ``aten.hardswish`` / ``aten.hardsigmoid``, the
-way litert-torch annotates the ops it does find (input and output activation specs of the
-global config), so they lower to int8 ``ADD``/``MUL``/``HARD_SWISH`` kernels (TFLite int8
-quantization spec, https://ai.google.dev/edge/litert/models/quantization_spec).
+subgraphs. ``EdgeQuantizer`` annotates every still-unannotated ``aten.add``/``aten.mul``
+(``Tensor`` overloads, in place too: ResNet's ``out += identity``) between two tensors, and
+``aten.hardswish`` / ``aten.hardsigmoid``, the way litert-torch annotates the ops it does
+find (input and output activation specs of the global config), so they lower to int8
+``ADD``/``MUL``/``HARD_SWISH`` kernels (TFLite int8 quantization spec,
+https://ai.google.dev/edge/litert/models/quantization_spec).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-ELEMENTWISE = ("add.Tensor", "mul.Tensor")
+ELEMENTWISE = ("add", "add_", "mul", "mul_")  # .Tensor overloads; ``out += x`` is add_
 ACTIVATIONS = ("hardswish.default", "hardsigmoid.default")
 
 
@@ -46,7 +47,7 @@ def annotate_missed(model: Any, config: Any) -> int:
     if config is None or config.input_activation is None:
         return 0
     aten = torch.ops.aten
-    binary = {getattr(aten, n.split(".")[0]).Tensor for n in ELEMENTWISE}
+    binary = {getattr(aten, n).Tensor for n in ELEMENTWISE}
     unary = {getattr(aten, n.split(".")[0]).default for n in ACTIVATIONS}
     act_in, act_out = utils.get_input_act_qspec(config), utils.get_output_act_qspec(config)
     count = 0
