@@ -218,7 +218,7 @@ def bench_model(name: str, quick: bool, work: Path) -> dict[str, Any]:
     from edgekd.quantize.api import quantize
     from edgekd.quantize.config import QuantizeConfig
 
-    n_cal, n_held = (32, 32) if quick else (64, 64)
+    n_cal, n_held = (16, 16) if quick else (64, 64)
     calib, held = crops(n_cal, 1), crops(n_held, 2)
     model = build(name, calib)
     src = work / f"{name}.onnx"
@@ -282,7 +282,7 @@ def bench_model(name: str, quick: bool, work: Path) -> dict[str, Any]:
             ref_lite, runners["litert-int8"](held)
         )["rel_l2"]
     load1 = os.getloadavg()[0]
-    b1 = timed(runners, held[:1], rounds=5 if quick else 7, runs=3)
+    b1 = timed(runners, held[:1], rounds=3 if quick else 7, runs=3)
     b32 = {} if quick else timed(runners, held[:32], rounds=3, runs=1)
     load2 = os.getloadavg()[0]
     preds = {}
