@@ -264,10 +264,11 @@ def bench_model(name: str, quick: bool, work: Path) -> dict[str, Any]:
             dst = work / f"{name}.{prec}.tflite"
             t0 = time.perf_counter()
             try:
-                export_tflite(
-                    model, calib[:1], dst, prec, calib=calib if prec == "int8" else None,
-                    parity_x=held[:8], gate=False,
-                )  # fmt: skip
+                with contextlib.redirect_stdout(io.StringIO()):  # litert-torch prints notes
+                    export_tflite(
+                        model, calib[:1], dst, prec, calib=calib if prec == "int8" else None,
+                        parity_x=held[:8], gate=False,
+                    )  # fmt: skip
             except Exception as exc:
                 notes[f"litert-{prec}"] = f"export failed: {str(exc).splitlines()[0][:200]}"
                 continue
