@@ -363,7 +363,7 @@ def main() -> None:
                 print(
                     f"  {c['format']:<36} {c.get('bytes', '-')} bytes, p50 "
                     f"{c.get('p50_ms') or float('nan'):.2f} ms, "
-                    f"error {c.get('error', float('nan')):.4f}"
+                    f"badness {c.get('badness', float('nan')):.4f}"
                     f", bar {'met' if c['meets_bar'] else 'missed'}"
                 )
             print(
