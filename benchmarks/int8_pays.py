@@ -55,6 +55,7 @@ TARGETS = ("pixel-4", "rpi-4")
 # easily) and int8 files of every tool have up to ~0.2 relative L2 error on them; a bar none
 # meets would send the guard through all its sensitivity probes on a 224x224 model
 BAR_REL_L2, BAR_TOP1 = 0.3, 0.5
+ROUND_MS = 50.0  # each file runs at least this long per timing round
 
 
 def crops(n: int, seed: int, size: int = 224) -> np.ndarray:
@@ -172,15 +173,19 @@ class LiteRunner:
 
 
 def timed(runners: dict[str, Any], x: np.ndarray, rounds: int, runs: int) -> dict[str, float]:
-    """p50 ms per runner on ``x``, interleaved: each round runs every runner in turn."""
+    """p50 ms per runner on ``x``, interleaved: each round runs every runner in turn, at
+    least ``runs`` times and ``ROUND_MS``."""
     times: dict[str, list[float]] = {k: [] for k in runners}
     for _ in range(rounds):
         for k, r in runners.items():
             r(x)
-            for _ in range(runs):
+            spent, n = 0.0, 0
+            while n < runs or (spent < ROUND_MS and n < 100):  # small models: more runs
                 t0 = time.perf_counter()
                 r(x)
-                times[k].append((time.perf_counter() - t0) * 1e3)
+                ms = (time.perf_counter() - t0) * 1e3
+                times[k].append(ms)
+                spent, n = spent + ms, n + 1
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
@@ -283,7 +288,7 @@ def bench_model(name: str, quick: bool, work: Path) -> dict[str, Any]:
             ref_lite, runners["litert-int8"](held)
         )["rel_l2"]
     load1 = os.getloadavg()[0]
-    b1 = timed(runners, held[:1], rounds=3 if quick else 7, runs=3)
+    b1 = timed(runners, held[:1], rounds=5 if quick else 7, runs=3)
     b32 = {} if quick else timed(runners, held[:32], rounds=3, runs=1)
     load2 = os.getloadavg()[0]
     preds = {}

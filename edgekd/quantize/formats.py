@@ -14,7 +14,8 @@ latency and error, the host's instruction set and the reasons are recorded in th
 Candidates, from onnxruntime's "Choosing parameters for CPU inference" (``quantize_static``
 docstring) and its quantization docs:
 
-- QDQ (the recommended CPU format since onnxruntime 1.11) and QOperator (``QLinearConv``...);
+- QDQ (the recommended CPU format since onnxruntime 1.11) and QOperator (``QLinearConv``...),
+  timed again against the best QDQ candidate and chosen only when more than ``TIE`` faster;
 - per-tensor and per-channel weight scales (per-channel: better accuracy, sometimes slower);
 - ``reduce_range`` (7-bit weights): needed on x86 without VNNI, where the u8s8 kernels'
   ``vpmaddubsw`` saturates int16 pair sums; on a VNNI (or Arm) host 8-bit weights are also
@@ -48,7 +49,9 @@ from edgekd.quantize.signature import Samples
 
 TIE = 0.05  # candidates within 5% of the fastest are ties, broken by output error
 ROUNDS = 7  # interleaved timing rounds
-RUNS = 3  # timed runs per candidate per round (after one warm-up run)
+RUNS = 3  # timed runs per candidate per round at least (after one warm-up run)
+ROUND_MS = 10.0  # and at least this long, up to MAX_RUNS runs
+MAX_RUNS = 200
 
 
 def host_isa() -> dict[str, Any]:
@@ -106,16 +109,21 @@ def session(path: Path, opts_path: Path | None = None) -> Any:
 def time_interleaved(
     paths: dict[str, Path], feed: dict[str, np.ndarray], rounds: int = ROUNDS, runs: int = RUNS
 ) -> dict[str, float]:
-    """Median latency (ms) of each file on ``feed``, timed in interleaved rounds."""
+    """Median latency (ms) of each file on ``feed``, timed in interleaved rounds: per round
+    each file runs at least ``runs`` times and for at least ``ROUND_MS`` (small models get
+    more runs, so one load spike moves few of them)."""
     sessions = {k: session(p) for k, p in paths.items()}
     times: dict[str, list[float]] = {k: [] for k in sessions}
     for _ in range(rounds):
         for k, s in sessions.items():
             s.run(None, feed)
-            for _ in range(runs):
+            spent, n = 0.0, 0
+            while n < runs or (spent < ROUND_MS and n < MAX_RUNS):
                 t0 = time.perf_counter()
                 s.run(None, feed)
-                times[k].append((time.perf_counter() - t0) * 1e3)
+                ms = (time.perf_counter() - t0) * 1e3
+                times[k].append(ms)
+                spent, n = spent + ms, n + 1
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
@@ -170,7 +178,13 @@ def choose_format(
         rematch = time_interleaved(pair, feed)  # the load may have changed: time both again
         if str(best) in rematch:
             recs[best]["p50_ms_vs_qoperator"] = rematch[str(best)]
-        best = _pick(recs, {**ms, **rematch}, [best, len(recs) - 1])
+        qop_i = len(recs) - 1
+        if str(qop_i) in rematch:
+            recs[qop_i]["p50_ms"] = rematch[str(qop_i)]
+            # QDQ is onnxruntime's recommended, portable format: QOperator replaces it only
+            # when clearly faster in the rematch
+            rematch[str(qop_i)] *= 1 + TIE
+        best = _pick(recs, {**ms, **rematch}, [best, qop_i])
         if best != 0:
             shutil.copyfile(paths[str(best)], dst)
     win = cands[best]
