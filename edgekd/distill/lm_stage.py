@@ -17,11 +17,6 @@ if TYPE_CHECKING:
     from edgekd.recipe.schema import Recipe
 
 STUDENT_DIR = "student"
-NOT_YET = (
-    "task causal_lm: compress distills and evaluates the student (the Hugging Face directory "
-    "student/); the prune, quantize, export and targets sections are not applied to language "
-    "models: export it with `edgekd export-lm hf:RUN/student` and profile the files it writes"
-)
 
 
 def student_of(recipe: Recipe) -> LMStudent:
@@ -34,12 +29,7 @@ def student_of(recipe: Recipe) -> LMStudent:
 def run(inputs: list[Artifact], recipe: Recipe, run_dir: Path, env: Services) -> list[Artifact]:
     """The pass: train the student (module docstring); its artifact carries how it was made."""
     art = train(recipe, run_dir, env.reporter, env.cache)
-    if art is None:
-        return []  # a rank other than 0: rank 0 writes the student and its artifact
-    r = recipe
-    if r.prune.method != "none" or r.quantize.method != "none" or r.export.formats:
-        art.extra["task"] = {"warning": NOT_YET}
-    return [art]
+    return [] if art is None else [art]  # None: a rank other than 0 (rank 0 writes)
 
 
 def train(recipe: Recipe, run_dir: Path, reporter: Any, cache: Any) -> Artifact | None:
