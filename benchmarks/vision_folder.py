@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import parse_args, print_table, write_json  # noqa: E402
+from _common import print_table, write_json  # noqa: E402
 
 STUDENTS = ("torchvision:mobilenet_v3_small", "timm:mobilenetv3_small_050")
 TEACHER = "torchvision:resnet18"
@@ -228,11 +228,17 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[list[Any]], dict[str, An
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="1 seed, short training (~10 min)")
+    ap.add_argument("--json", type=Path, help="write every number to this JSON file")
+    ap.add_argument("--keep", type=Path, help="keep the image folder and run directories here")
+    args = ap.parse_args()
     seeds = [0] if args.quick else [0, 1, 2]
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as name:
-        tmp = Path(name)
+        tmp = Path(name) if args.keep is None else args.keep
         folder = tmp / "digits32"
         n = render_digits(folder)
         print(f"rendered {n} digits as 32x32 RGB PNG files under {folder}")
