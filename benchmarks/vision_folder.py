@@ -128,7 +128,8 @@ def run_one(folder: Path, student: str, seed: int, quick: bool, tmp: Path) -> di
     agreement = (tfl.get("parity") or {}).get("top1_agreement")
     refused = None
     if agreement is None or agreement < GATE:
-        refused = f"top-1 agreement {agreement} < {GATE} (int8 parity gate)"
+        shown = "not measured" if agreement is None else f"{agreement:.3f}"
+        refused = f"top-1 agreement {shown} < {GATE}"
     return {
         "student": student,
         "seed": seed,
