@@ -1,0 +1,41 @@
+"""Keras fixtures: tiny tf_keras models trained here on digits (no downloads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def digits_raw() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as raw pixels (0..16), channels-last (N, 8, 8, 1)."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return d.images.astype(np.float32)[..., None], d.target.astype(np.int64)
+
+
+@pytest.fixture(scope="session")
+def keras_teacher_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Keras digits classifier as a user saves one: channels-last raw pixels in, softmax
+    out, saved as ``.keras`` by Keras 2 (tf_keras)."""
+    from edgekd.backends import import_tensorflow
+
+    _, keras = import_tensorflow()
+    x, y = digits_raw()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.layers.Input((8, 8, 1)),
+            keras.layers.Rescaling(1 / 16),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=5, batch_size=32, verbose=0)
+    path = tmp_path_factory.mktemp("keras") / "teacher.keras"
+    model.save(path)
+    return path
