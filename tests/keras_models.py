@@ -1,11 +1,11 @@
-"""Keras fixtures: tiny tf_keras models trained here on digits (no downloads)."""
+"""Keras models for tests: tiny tf_keras models trained here on digits (no downloads); the
+``keras_teacher_file`` fixture in ``tests/conftest.py`` makes one per session."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 
 def digits_raw() -> tuple[np.ndarray, np.ndarray]:
@@ -16,8 +16,7 @@ def digits_raw() -> tuple[np.ndarray, np.ndarray]:
     return d.images.astype(np.float32)[..., None], d.target.astype(np.int64)
 
 
-@pytest.fixture(scope="session")
-def keras_teacher_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def keras_teacher_file(folder: Path) -> Path:
     """A Keras digits classifier as a user saves one: channels-last raw pixels in, softmax
     out, saved as ``.keras`` by Keras 2 (tf_keras)."""
     from edgekd.backends import import_tensorflow
@@ -36,6 +35,6 @@ def keras_teacher_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=5, batch_size=32, verbose=0)
-    path = tmp_path_factory.mktemp("keras") / "teacher.keras"
+    path = folder / "teacher.keras"
     model.save(path)
     return path

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgekd.errors import ModelFileError, RecipeError
-from tests.keras.conftest import digits_raw
+from tests.keras_models import digits_raw
 
 QUICK = [
     "--set", "distill.epochs=3",
