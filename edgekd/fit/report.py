@@ -109,7 +109,7 @@ def sections(fit: dict[str, Any]) -> list[Section]:
 
 
 def render_fit_html(fit: dict[str, Any]) -> str:
-    from edgekd.report.html import CSP, CSS, section
+    from edgekd.report.html import page, section
 
     svg = pareto_plot(fit)
     plot = (
@@ -118,25 +118,5 @@ def render_fit_html(fit: dict[str, Any]) -> str:
         else '<p class="note">Plot not drawn: matplotlib is not installed.</p>'
     )
     body = "\n".join(section(s, {}, False) for s in sections(fit))
-    title = escape(f"edgekd fit: {fit['target']}")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{CSP}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>{title}</title>
-<style>{CSS}</style>
-</head>
-<body>
-<main>
-<h1>{title}</h1>
-<section><h2>Pareto front</h2>
-{plot}
-</section>
-{body}
-</main>
-</body>
-</html>
-"""
+    pareto = f"<section><h2>Pareto front</h2>\n{plot}\n</section>"
+    return page(f"edgekd fit: {fit['target']}", f"{pareto}\n{body}")

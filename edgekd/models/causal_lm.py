@@ -163,16 +163,10 @@ def layer_subset(teacher: Any, layers: list[int], field: str) -> Any:
     ``RecipeError``."""
     import torch
 
-    from edgekd.models.layer_subset import copy_layers
+    from edgekd.models.layer_subset import check_layer_indices, copy_layers
 
     n = int(teacher.config.num_hidden_layers)
-    for i in layers:
-        if not 0 <= i < n:
-            raise RecipeError(
-                f"{field}: layer {i} is outside the teacher's {n} layers (indices 0 to {n - 1})"
-            )
-    if len(set(layers)) != len(layers):
-        raise RecipeError(f"{field}: {layers} repeats a layer; list each teacher layer once")
+    check_layer_indices(layers, n, field)
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = len(layers)
     for key in ("layer_types",):  # per-layer lists (sliding/full attention) follow the layers

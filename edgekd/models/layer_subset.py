@@ -35,11 +35,9 @@ def teacher_layers(spec: ModelSpec) -> int:
     return int(n)
 
 
-def subset_spec(teacher_spec: ModelSpec, layers: list[int], where: str) -> ModelSpec:
-    """The student's spec: the teacher's with ``len(layers)`` layers; every index must be a
-    layer of the teacher, each at most once."""
-    field = f"{where}.init_from_teacher.layers"
-    n = teacher_layers(teacher_spec)
+def check_layer_indices(layers: list[int], n: int, field: str) -> None:
+    """Every index in ``layers`` names one of the teacher's ``n`` layers, each at most once;
+    otherwise a ``RecipeError`` naming ``field``."""
     for i in layers:
         if not 0 <= i < n:
             raise RecipeError(
@@ -47,6 +45,14 @@ def subset_spec(teacher_spec: ModelSpec, layers: list[int], where: str) -> Model
             )
     if len(set(layers)) != len(layers):
         raise RecipeError(f"{field}: {layers} repeats a layer; list each teacher layer once")
+
+
+def subset_spec(teacher_spec: ModelSpec, layers: list[int], where: str) -> ModelSpec:
+    """The student's spec: the teacher's with ``len(layers)`` layers; every index must be a
+    layer of the teacher, each at most once."""
+    field = f"{where}.init_from_teacher.layers"
+    n = teacher_layers(teacher_spec)
+    check_layer_indices(layers, n, field)
     options = copy.deepcopy(teacher_spec.options)
     options.setdefault("config", {})["num_hidden_layers"] = len(layers)
     return replace(teacher_spec, options=options)

@@ -134,7 +134,20 @@ def render_html(r: dict[str, Any], plots: dict[str, str]) -> str:
         for w in r.get("warnings") or []
     )
     body = "\n".join(section(s, plots, missing) for s in sections(r))
-    title = escape(f"edgekd report: {r.get('name')}")
+    footer = (
+        "<footer>Written by edgekd from the run's manifest. Rebuild with\n"
+        "<code>edgekd report RUN_DIR</code>; latency, memory and energy are simulated "
+        "predictions.</footer>"
+    )
+    head = f'<p class="meta">{inline(headline(r))}</p>\n{errors}'
+    return page(f"edgekd report: {r.get('name')}", f"{head}\n{body}\n{footer}")
+
+
+def page(title: str, body_html: str) -> str:
+    """A whole self-contained HTML page: CSP header, the shared CSS, ``<h1>`` and ``body_html``.
+
+    ``title`` is plain text (escaped here); ``body_html`` is already-escaped HTML."""
+    title = escape(title)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -148,11 +161,7 @@ def render_html(r: dict[str, Any], plots: dict[str, str]) -> str:
 <body>
 <main>
 <h1>{title}</h1>
-<p class="meta">{inline(headline(r))}</p>
-{errors}
-{body}
-<footer>Written by edgekd from the run's manifest. Rebuild with
-<code>edgekd report RUN_DIR</code>; latency, memory and energy are simulated predictions.</footer>
+{body_html}
 </main>
 </body>
 </html>
