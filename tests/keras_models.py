@@ -38,3 +38,18 @@ def keras_teacher_file(folder: Path) -> Path:
     path = folder / "teacher.keras"
     model.save(path)
     return path
+
+
+def save_keras_student(path: Path, layer_norm: bool = False) -> Path:
+    """An untrained Keras 2 student for digits in edgekd's layout (1, 8, 8); with
+    ``layer_norm`` it has a LayerNormalization, which TFMOT's 8-bit QAT scheme cannot wrap."""
+    from edgekd.backends import import_tensorflow
+
+    _, keras = import_tensorflow()
+    keras.utils.set_random_seed(0)
+    layers = [keras.layers.Input((1, 8, 8)), keras.layers.Flatten(name="flatten")]
+    if layer_norm:
+        layers.append(keras.layers.LayerNormalization(name="norm"))
+    layers.append(keras.layers.Dense(10, name="classifier"))
+    keras.Sequential(layers).save(path)
+    return path

@@ -10,14 +10,16 @@ load is a ``ModelFileError`` naming it (exit 2).
 from __future__ import annotations
 
 import json
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from edgekd.errors import ModelFileError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -33,18 +35,17 @@ def keras_version(path: Path) -> str | None:
         return None
 
 
-def check_path(path: Path, where: str) -> None:
+def check_path(path: Path) -> None:
     """``path`` is a Keras file or a SavedModel directory, else a ``ModelFileError``."""
     if path.is_dir():
         if not (path / "saved_model.pb").is_file():
-            raise ModelFileError(f"{where}: {path}: a directory without saved_model.pb")
+            raise ModelFileError(f"{path}: a directory without saved_model.pb")
         return
     if not path.is_file():
-        raise ModelFileError(f"{where}: {path}: file not found")
+        raise ModelFileError(f"{path}: file not found")
     if path.suffix.lower() not in SUFFIXES:
         raise ModelFileError(
-            f"{where}: {path}: expected a Keras model ({', '.join(SUFFIXES)}) or a SavedModel "
-            "directory"
+            f"{path}: expected a Keras model ({', '.join(SUFFIXES)}) or a SavedModel directory"
         )
 
 
@@ -53,7 +54,10 @@ def load_keras(path: Path, where: str, keras2_only: bool = False) -> Any:
     (TFMOT cannot wrap Keras 3 models)."""
     from edgekd.backends import import_keras3, import_tensorflow
 
-    check_path(path, where)
+    try:
+        check_path(path)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{where}: {exc}") from None
     tf, keras = import_tensorflow()
     version = keras_version(path)
     if version and version.startswith("3."):
@@ -88,6 +92,8 @@ class _Signature:
         self.path = path
 
     def predict(self, x: np.ndarray, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+        import numpy as np
+
         outs = []
         for i in range(0, len(x), batch_size):
             got = self.fn(**{self.input_name: x[i : i + batch_size]})
@@ -115,6 +121,8 @@ def input_adapter(
     """How to feed edgekd's inputs (``data_shape`` per sample, images channels-first) to a
     model that takes ``model_shape`` (no batch): as they are, channels-last (a Keras image
     model's usual layout), or a ``ModelFileError`` naming both shapes."""
+    import numpy as np
+
     want = tuple(model_shape)
     if _fits(want, tuple(data_shape)):
         return lambda x: x
@@ -145,3 +153,26 @@ def _last(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def _shape(shape: tuple[Any, ...]) -> str:
     return "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
+
+
+def save_keras(model: Any, path: Path) -> None:
+    """``model`` as a ``.keras`` (or ``.h5``: TFMOT's QAT wrappers do not survive a
+    ``.keras`` round trip in tf_keras 2.21) file, written to a temporary name and renamed."""
+    from edgekd.fileio import atomic_save
+
+    def write(tmp: Path) -> None:
+        keras_tmp = tmp.with_name(tmp.name + path.suffix)  # Keras picks the format by suffix
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "You are saving your model as an HDF5 file")
+            model.save(str(keras_tmp))
+        keras_tmp.replace(tmp)
+
+    atomic_save(path, write)
+
+
+def load_student(path: Path) -> Any:
+    """A Keras student a pass wrote (``save_keras``); QAT models need TFMOT's scope to load."""
+    from edgekd.backends import import_tfmot
+
+    with import_tfmot().quantization.keras.quantize_scope():
+        return load_keras(path, "run artifact", keras2_only=True)

@@ -15,6 +15,11 @@ from typing import Any
 
 from edgekd.errors import RecipeError
 
+# torch's BatchNorm momentum 0.1 (new-statistic weight) is Keras's 0.9 (old-statistic
+# weight); Keras's default 0.99 leaves the running statistics far from the data after the few
+# epochs digits needs, and the eval-mode student far below its training accuracy
+BN_MOMENTUM = 0.9
+
 
 def cnn(keras: Any, input_shape: tuple[int, ...], num_classes: int, width: int, depth: int) -> Any:
     """Conv3x3-BN-ReLU blocks, doubling channels each block and halving space while >= 4,
@@ -31,7 +36,7 @@ def cnn(keras: Any, input_shape: tuple[int, ...], num_classes: int, width: int, 
         out = width * 2 ** min(i, 3)
         layers += [
             L.Conv2D(out, 3, padding="same", use_bias=False, name=f"block{i}_conv"),
-            L.BatchNormalization(name=f"block{i}_bn"),
+            L.BatchNormalization(momentum=BN_MOMENTUM, name=f"block{i}_bn"),
             L.ReLU(name=f"block{i}_act"),
         ]
         if size >= 4 and (i < depth - 1 or depth == 1):
@@ -48,7 +53,7 @@ def mlp(keras: Any, input_shape: tuple[int, ...], num_classes: int, width: int, 
     for i in range(depth):
         layers += [
             L.Dense(width, name=f"block{i}_fc"),
-            L.BatchNormalization(name=f"block{i}_bn"),
+            L.BatchNormalization(momentum=BN_MOMENTUM, name=f"block{i}_bn"),
             L.ReLU(name=f"block{i}_act"),
         ]
     layers.append(L.Dense(num_classes, name="classifier"))
@@ -70,3 +75,24 @@ def build_keras(
     tf, keras = import_tensorflow()
     keras.utils.set_random_seed(seed)
     return KERAS_ZOO[name](keras, tuple(input_shape), num_classes, width, depth)
+
+
+def keras_macs(model: Any) -> int:
+    """Multiply-accumulates of one sample through the Conv2D and Dense layers (TFMOT's
+    pruning and QAT wrappers are looked through), from their output shapes."""
+    total = 0
+    for layer in model.layers:
+        inner = getattr(layer, "layer", layer)  # PruneLowMagnitude / QuantizeWrapper
+        kind = type(inner).__name__
+        if kind not in ("Conv2D", "Dense", "DepthwiseConv2D"):
+            continue
+        out = layer.output_shape
+        positions = 1
+        for d in out[1:-1]:
+            positions *= int(d)
+        kernel = inner.kernel if kind != "DepthwiseConv2D" else inner.depthwise_kernel
+        k = 1
+        for d in kernel.shape[:-1]:
+            k *= int(d)
+        total += positions * k * int(kernel.shape[-1])
+    return total
