@@ -44,14 +44,24 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
         task.update(p.fine_tune.epochs, f"val {hist.val_accuracy[-1]:.3f}")
     finally:
         task.close()
-    info = {
+    before = (parent.extra.get("history") or {}).get("best_val_accuracy")
+    after = hist.val_accuracy[-1]
+    info: dict[str, Any] = {
         "method": "tfmot prune_low_magnitude",
+        "val_accuracy": {"before": before, "after": after},
         "target_sparsity": p.sparsity,
         "sparsity": sparsity(stripped),
         "schedule": "PolynomialDecay",
         "scope": "layer",
         "pruned": True,
     }
+    if before is not None and (before - after) * 100 > p.max_accuracy_drop:
+        info["warning"] = (
+            f"pruning to {p.sparsity:.0%} cost {(before - after) * 100:.2f} points of val "
+            f"accuracy (> prune.max_accuracy_drop {p.max_accuracy_drop}); fine-tune longer "
+            "(prune.fine_tune.epochs) or prune less"
+        )
+        env.reporter.log(f"[yellow]warning: {info['warning']}[/]")
     art = save_student(stripped, cfg, run_dir, "student-pruned", "student", "prune", parent.id,
                        hist, {"prune": info})  # fmt: skip
     info["stripped_bytes"] = art.file_bytes
