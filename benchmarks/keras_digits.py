@@ -146,6 +146,9 @@ def torch_sweep(run_dir: Path, rec: Any, sparsities: list[float]) -> list[dict[s
 
 
 def main() -> None:
+    from edgekd.noise import quiet_backend_env
+
+    quiet_backend_env()  # converter C++ logs below ERROR, as the CLI has them
     args = parse_args(__doc__.splitlines()[0])
     sparsities = [0.75] if args.quick else [0.5, 0.75, 0.9]
     out = Path(tempfile.mkdtemp(prefix="keras-bench-"))

@@ -4,6 +4,7 @@ student learns from them through it."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +85,40 @@ def test_keras_teacher_inputs_that_do_not_fit_and_families_are_refused(tmp_path)
         keras_path("keras:cnn", "teacher")
     assert keras_path("keras:some/file.keras", "teacher") == Path("some/file.keras")
     assert digits_raw()[0].shape == (1797, 8, 8, 1)
+
+
+def test_h5_savedmodel_and_keras3_teachers_give_the_same_outputs(tmp_path, keras_teacher_file):
+    """The formats a Keras user saves: Keras 2 ``.h5``, a SavedModel directory, and a
+    ``.keras`` written by Keras 3 (read with Keras 3; only students need Keras 2)."""
+    from edgekd.backends import import_keras3, import_tensorflow
+    from edgekd.cache import Cache
+    from edgekd.data.loaders import load_data
+    from edgekd.models.config import TeacherConfig
+    from edgekd.progress import NullReporter
+    from edgekd.recipe.schema import Recipe
+    from edgekd.teacher.train import teacher_from_config
+
+    model = import_tensorflow()[1].models.load_model(keras_teacher_file)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "You are saving your model as an HDF5 file")
+        model.save(tmp_path / "teacher.h5")
+    model.save(tmp_path / "saved", save_format="tf")
+    k3 = import_keras3()
+    twin = k3.Sequential(
+        [k3.layers.Input((8, 8, 1)), k3.layers.Rescaling(1 / 16), k3.layers.Flatten(),
+         k3.layers.Dense(64, activation="relu"), k3.layers.Dense(10, activation="softmax")]
+    )  # fmt: skip
+    twin.set_weights(model.get_weights())
+    twin.save(tmp_path / "keras3.keras")
+    data = load_data(Recipe().data)
+    x, cache = data.test.x[:32], Cache(tmp_path / "cache")
+    outputs = {}
+    for name in ("teacher.h5", "saved", "keras3.keras"):
+        cfg = TeacherConfig(model=f"keras:{tmp_path / name}")
+        teacher, _, source = teacher_from_config(cfg, data, cache, NullReporter())
+        outputs[name] = teacher.predict(x)
+    for name, out in outputs.items():
+        np.testing.assert_allclose(out, outputs["teacher.h5"], atol=1e-4, err_msg=name)
+    assert outputs["teacher.h5"].argmax(1).tolist() == model.predict(
+        np.transpose(x * np.asarray(data.preprocess["std"]) + np.asarray(data.preprocess["mean"]),
+                     (0, 2, 3, 1)), verbose=0).argmax(1).tolist()  # fmt: skip
