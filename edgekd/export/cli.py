@@ -84,9 +84,7 @@ def export(
     suffix = ".onnx" if format == "onnx" else f".{precision}.tflite"
     target = out or model.with_name(model.name.split(".")[0] + suffix)
     if model.suffix.lower() in KERAS_SUFFIXES:
-        if format != "tflite":
-            raise UsageError(f"{model}: a Keras model exports to tflite (tf2onnx is not included)")
-        _export_keras(model, target, precision, calib_x, calib, int8_io, c_array)
+        _export_keras(model, target, format, precision, calib_x, calib, int8_io, c_array)
         return
     shape = _input_shape(input_shape, calib_x)
     module, shape = load_torch_model(model, shape, arch, width, depth, num_classes)
@@ -135,14 +133,15 @@ def _report_file(
 def _export_keras(
     model_path: Path,
     target: Path,
+    format: str,
     precision: str,
     calib_x: Any,
     calib: Path | None,
     int8_io: bool,
     c_array: bool,
 ) -> None:
-    """A Keras 2 ``.keras``/``.h5`` model (a TFMOT QAT ``.h5`` too) through TFLiteConverter;
-    ``--calib`` is the representative dataset (and the parity inputs)."""
+    """A Keras 2 ``.keras``/``.h5`` model (a TFMOT QAT ``.h5`` too) through TFLiteConverter
+    (or tf2onnx); ``--calib`` is the representative dataset (and the parity inputs)."""
     import numpy as np
 
     from edgekd.errors import DataError
@@ -158,6 +157,13 @@ def _export_keras(
         except DataError as exc:
             raise DataError(f"--calib {calib}: {exc}") from None
     parity_x = calib_x[:256] if calib_x is not None else random_inputs(shape, 7)
+    if format == "onnx":
+        from edgekd.export.keras_onnx import export_keras_onnx
+
+        onnx = export_keras_onnx(module, target, np.asarray(parity_x))
+        typer.echo(f"wrote {onnx.path} ({onnx.meta['converter']})")
+        _print_parity(onnx.parity, "Keras")
+        return
     result = export_keras_tflite(
         module, target, precision, calib_x, int8_io, parity_x=np.asarray(parity_x)
     )

@@ -3,7 +3,8 @@
 data → teacher (any kind) → teacher outputs (cached) → distill the Keras student
 (``distill.keras_stage``; + a labels-only baseline) → TFMOT magnitude pruning
 (``prune.tfmot``) → TFMOT QAT (``quantize.tfmot_qat``) → ``tf.lite.TFLiteConverter``
-(``export.keras_tflite``, each file behind the TFLite parity gate) → evaluate → profile, in
+(``export.keras_tflite``, each file behind the TFLite parity gate; ONNX by tf2onnx,
+``export.keras_onnx``) → evaluate → profile, in
 the same run directory, manifest and reports as the torch plan. What the Keras path does not
 have is refused here, before a run directory exists, naming the field and what would work.
 """
@@ -42,14 +43,9 @@ def check_recipe(recipe: Recipe) -> None:
         )
     if recipe.quantize.method not in QUANTIZE_METHODS:
         raise RecipeError(
-            f"quantize.method: {recipe.quantize.method} quantizes an ONNX export; a Keras "
-            "student uses qat (TFMOT quantize_model) or none, and int8 TFLite files come from "
-            "export.tflite.precision"
-        )
-    if "onnx" in recipe.export.formats:
-        raise RecipeError(
-            "export.formats: onnx is not made from Keras students (tf2onnx is not part of the "
-            "keras extra); use [tflite]"
+            f"quantize.method: {recipe.quantize.method} is edgekd's ONNX quantization of a torch "
+            "export; a Keras student uses qat (TFMOT quantize_model) or none, and its int8 "
+            "TFLite files come from export.tflite.precision"
         )
     if recipe.teacher.outputs_top_k is not None:
         raise RecipeError("teacher.outputs_top_k: a Keras student reads every teacher logit")
@@ -64,7 +60,7 @@ def keras_plan(recipe: Recipe) -> list[Pass]:
     from edgekd.data import stage as data
     from edgekd.distill import keras_stage as distill
     from edgekd.evaluate import stage as evaluate
-    from edgekd.export import keras_tflite
+    from edgekd.export import keras_onnx, keras_tflite
     from edgekd.profile import stage as profile
     from edgekd.prune import tfmot as prune
     from edgekd.quantize import tfmot_qat as quantize
@@ -91,6 +87,8 @@ def keras_plan(recipe: Recipe) -> list[Pass]:
         take = ids("data", "teacher-outputs", deploy)
         out.append(Pass("quantize", quantize.run, ("data", "quantize", "distill"), take))
         qat = "student-qat"
+    if "onnx" in recipe.export.formats:
+        out.append(Pass("export_onnx", keras_onnx.run, ("data", "export"), ids("data", deploy)))
     if "tflite" in recipe.export.formats:
         take = ids("data", deploy, *([qat] if qat else []))
         out.append(Pass("export_tflite", keras_tflite.run, ("data", "export", "targets"), take))

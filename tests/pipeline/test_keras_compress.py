@@ -22,7 +22,7 @@ prune:
   fine_tune: {epochs: 3, lr: 0.005}
 quantize: {method: qat, qat: {epochs: 2, lr: 0.0005}}
 export:
-  formats: [tflite]
+  formats: [tflite, onnx]
   tflite: {precision: [fp32, int8], int8_io: true}
 targets: {measure: false}
 """
@@ -78,13 +78,16 @@ def test_full_int8_tflite_from_the_qat_student_passes_its_gates_and_is_profiled(
     assert abs(int8["metrics"]["accuracy"] - arts["student-qat"]["metrics"]["accuracy"]) < 0.05
     assert int8["file_bytes"] < arts["student-tflite-fp32"]["file_bytes"]
     profiled = {p["artifact"]: p for p in report["profiles"]}
-    assert set(profiled) == {"student-tflite-fp32", "student-tflite-int8-io"}
+    assert set(profiled) == {"student-onnx", "student-tflite-fp32", "student-tflite-int8-io"}
+    onnx = arts["student-onnx"]  # tf2onnx, run by onnxruntime: the pruned student's numbers
+    assert onnx["parity"]["status"] == "pass" and onnx["runtime"] == "onnxruntime"
+    assert onnx["metrics"]["accuracy"] == arts["student-pruned"]["metrics"]["accuracy"]
     verdicts = {t["name"]: t["verdict"] for t in profiled[int8["id"]]["targets"]}
     assert set(verdicts) == {"pixel-4", "rpi-4", "nano-33-ble"}
     assert set(verdicts.values()) <= {"pass", "fail"}
     made_by = {row["id"]: row["framework"] for row in report["lineage"]}
     assert made_by["teacher"] == "torch" and made_by["student-qat"] == "keras"
-    assert made_by[int8["id"]] == "tensorflow"
+    assert made_by[int8["id"]] == "tensorflow" and made_by["student-onnx"] == "tf2onnx"
     assert "tflite int8 (tensorflow)" in (run / "report.md").read_text()
 
 
@@ -108,9 +111,9 @@ def test_torch_only_settings_are_refused_for_a_keras_student(cli, tmp_path):
     assert r.exit_code == 2 and "prune.method: structured" in r.stderr
     r = cli(
         "compress", "--set", "student.model=keras:cnn", "--set", "prune.method=none",
-        "--set", "quantize.method=none", "--out", str(tmp_path),
+        "--out", str(tmp_path),
     )  # fmt: skip
-    assert r.exit_code == 2 and "export.formats: onnx" in r.stderr
+    assert r.exit_code == 2 and "quantize.method: static is edgekd's ONNX" in r.stderr
     assert not list(tmp_path.iterdir())  # refused before a run directory exists
 
 
@@ -127,6 +130,8 @@ def test_export_cli_converts_a_keras_file_and_refuses_a_mismatched_representativ
     r = cli(*args, "--calib", str(good))
     assert r.exit_code == 0, r.stderr
     assert "parity vs Keras" in r.stdout and "input" in r.stdout and "int8" in r.stdout
+    r = cli("export", str(student), "--format", "onnx", "--out", str(tmp_path / "s.onnx"))
+    assert r.exit_code == 0 and "tf2onnx" in r.stdout and "pass" in r.stdout, r.stderr
     r = cli(*args, "--calib", str(bad))
     assert r.exit_code == 2
     assert str(bad) in r.stderr and "shape (64, 64)" in r.stderr and "(N, 1, 8, 8)" in r.stderr
