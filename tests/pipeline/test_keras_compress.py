@@ -136,3 +136,21 @@ def test_export_cli_converts_a_keras_file_and_refuses_a_mismatched_representativ
     assert r.exit_code == 2
     assert str(bad) in r.stderr and "shape (64, 64)" in r.stderr and "(N, 1, 8, 8)" in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_keras3_student_file_exits_2_naming_it(cli, tmp_path):
+    """TFMOT wraps Keras 2 models only: a student saved by Keras 3 is refused, with the fix."""
+    from edgekd.backends import import_keras3
+
+    k3 = import_keras3()
+    path = tmp_path / "k3.keras"
+    k3.Sequential([k3.layers.Input((1, 8, 8)), k3.layers.Flatten(), k3.layers.Dense(10)]).save(path)
+    r = cli(
+        "compress", "--set", f"student.model=keras:{path}", "--set", "prune.method=none",
+        "--set", "quantize.method=none", "--set", "export.formats=[tflite]",
+        "--set", "teacher.width=8", "--set", "teacher.fit.epochs=3",
+        "--out", str(tmp_path), "--quiet",
+    )  # fmt: skip
+    assert r.exit_code == 2
+    assert str(path) in r.stderr and "saved by Keras 3" in r.stderr and "tf_keras" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
