@@ -14,7 +14,7 @@ from typing import Any, Literal
 from edgekd.fileio import sha256_file
 
 Format = Literal["torch", "keras", "onnx", "tflite", "sklearn", "json", "npz", "npy"]
-Precision = Literal["fp32", "fp16", "int8"]
+Precision = Literal["fp32", "fp16", "int8", "int4"]
 Role = Literal["teacher", "baseline", "student", "data"]
 MODEL_FORMATS = ("torch", "keras", "onnx", "tflite", "sklearn")
 
