@@ -75,6 +75,7 @@ def lm_plan(recipe: Recipe) -> list[Pass]:
                 f"targets.budgets.{name}.{bad[0]}: not a language-model budget; "
                 f"valid: {', '.join(LM_BUDGET_KEYS)}"
             )
+    _check_kv_budgets(recipe)
     formats = list(recipe.export.formats)
     out = [
         Pass("data", data.run, ("data",), ids()),
@@ -116,3 +117,47 @@ def _refuse_unused(recipe: Recipe) -> None:
             "exported files with export.lm.onnx / export.lm.tflite (dynamic_int8, "
             "weight_int8, weight_int4); set none"
         )
+
+
+def _student_config(recipe: Recipe) -> tuple[dict[str, Any], int | None] | None:
+    """(config.json of the model the student's shape comes from, its layer count if it is a
+    layer subset), when that model is a directory (a GGUF file's shape is known only once
+    loaded: its budgets are checked when profiled)."""
+    import json
+
+    from edgekd.distill.lm_api import model_path
+
+    s = recipe.student
+    spec, where, layers = s.model, "student.model", None
+    if spec is None and s.init_from_teacher is not None:
+        spec, where, layers = recipe.teacher.model, "teacher.model", len(s.init_from_teacher.layers)
+    if spec is None:
+        return None
+    path = model_path(spec, where) / "config.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")), layers
+
+
+def _check_kv_budgets(recipe: Recipe) -> None:
+    """A ``kv_cache_bytes`` budget below one token's cache (2 x layers x KV heads x head size
+    x 4 bytes) is refused before any training."""
+    wanted = {
+        n: b["kv_cache_bytes"] for n, b in recipe.targets.budgets.items() if "kv_cache_bytes" in b
+    }
+    found = _student_config(recipe) if wanted else None
+    if not found:
+        return
+    cfg, layers = found
+    heads = int(cfg.get("num_attention_heads") or 1)
+    head_dim = int(cfg.get("head_dim") or int(cfg.get("hidden_size") or 0) // heads)
+    kv_heads = int(cfg.get("num_key_value_heads") or heads)
+    n = layers or int(cfg.get("num_hidden_layers") or 0)
+    per_token = 2 * n * kv_heads * head_dim * 4
+    for name, limit in wanted.items():
+        if limit < per_token:
+            raise RecipeError(
+                f"targets.budgets.{name}.kv_cache_bytes: {limit:g} bytes cannot hold one token: "
+                f"the student's KV cache needs {per_token:,} bytes per token (2 x {n} layers x "
+                f"{kv_heads} KV heads x {head_dim} x 4 bytes)"
+            )

@@ -232,6 +232,11 @@ def test_a_layer_index_outside_the_teacher(lm_teacher, lm_dataset, tmp_path):
             {"export": {"lm": {"onnx": ["int3"]}}},
             "export.lm.onnx.0",
         ),
+        (  # the student: 2 of the tiny teacher's layers, 2 KV heads of 8 -> 256 B per token
+            {"targets": {"budgets": {"rpi-5": {"kv_cache_bytes": 100}}}},
+            "targets.budgets.rpi-5.kv_cache_bytes: 100 bytes cannot hold one token: the "
+            "student's KV cache needs 256 bytes per token (2 x 2 layers x 2 KV heads x 8 x 4",
+        ),
     ],
 )
 def test_recipes_that_mix_tasks_are_refused(lm_teacher, lm_dataset, tmp_path, over, message):
