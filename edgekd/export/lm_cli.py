@@ -29,6 +29,13 @@ def export_lm_cmd(
             help="TFLite: fp32 | weight_int8 | dynamic_int8 (repeatable; fp32 and weight_int8)",
         ),
     ] = None,
+    onnx_precision: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--onnx-precision",
+            help="ONNX: fp32 | dynamic_int8 | weight_int4 (repeatable; fp32 and dynamic_int8)",
+        ),
+    ] = None,
     cache_length: Annotated[
         int | None,
         typer.Option(
@@ -57,6 +64,7 @@ def export_lm_cmd(
             out,
             formats=format_ or ["onnx", "tflite"],
             precisions=precision or ["fp32", "weight_int8"],
+            onnx_precisions=onnx_precision or ["fp32", "dynamic_int8"],
             cache_length=cache_length,
             prefill_length=prefill_length,
             new_tokens=new_tokens,

@@ -71,6 +71,7 @@ def export_lm(
     out_dir: str | Path,
     formats: Sequence[str] = FORMATS,
     precisions: Sequence[str] = ("fp32", "weight_int8"),
+    onnx_precisions: Sequence[str] = ("fp32", "dynamic_int8"),
     cache_length: int | None = None,
     prefill_length: int = 32,
     prompts: Sequence[str] | None = None,
@@ -81,9 +82,12 @@ def export_lm(
 ) -> dict[str, Any]:
     """Export, check and describe; returns the sidecar's ``files`` records. Every file is
     written and recorded before a failed parity gate raises ``ParityError`` (exit 1).
+    ``precisions`` are the TFLite files' (``edgekd.export.lm_tflite``), ``onnx_precisions``
+    the ONNX files' (``edgekd.export.lm_onnx_quant``; int8/int4 files quantize the float one).
     ``cache_length`` (TFLite) defaults to 256 tokens or the model's maximum context if less;
     the prefill signature is at most that long."""
     from edgekd.export import lm_parity as lp
+    from edgekd.export.lm_onnx_quant import ONNX_PRECISIONS
     from edgekd.export.lm_tflite import PRECISIONS
     from edgekd.models.causal_lm import check_path, load_causal_lm
     from edgekd.models.vocab_trim import VocabMap
@@ -97,6 +101,12 @@ def export_lm(
     if badp or not precisions:
         raise UsageError(
             f"--precision {badp[0] if badp else ''!r}: expected one of {', '.join(PRECISIONS)}"
+        )
+    bado = [p for p in onnx_precisions if p not in ONNX_PRECISIONS]
+    if "onnx" in formats and (bado or not onnx_precisions):
+        raise UsageError(
+            f"--onnx-precision {bado[0] if bado else ''!r}: expected one of "
+            f"{', '.join(ONNX_PRECISIONS)}"
         )
     src = _model_dir(model)
     check_path(src, "model")
@@ -135,7 +145,7 @@ def export_lm(
             failures.append(res.message)
         records[path.name] = {
             "format": fmt,
-            "precision": "fp32" if precision == "fp32" else "int8",
+            "precision": "fp32" if precision == "fp32" else precision.rsplit("_", 1)[1],
             "quantization": precision,
             "file_bytes": path.stat().st_size,
             "signatures": list(runner.signatures),
@@ -148,9 +158,18 @@ def export_lm(
 
     if "onnx" in formats:
         from edgekd.export.lm_onnx import export_lm_onnx
+        from edgekd.export.lm_onnx_quant import onnx_filename, quantize_lm_onnx
 
-        path = export_lm_onnx(parent, shape, out / "model.onnx")
-        gate(path, "fp32", "onnx", {})
+        path = export_lm_onnx(parent, shape, out / onnx_filename("fp32"))
+        for precision in onnx_precisions:
+            if precision == "fp32":
+                gate(path, "fp32", "onnx", {})
+                continue
+            dst = out / onnx_filename(precision)
+            ops = quantize_lm_onnx(path, dst, precision)
+            gate(dst, precision, "onnx", {"quantized_ops": ops})
+        if "fp32" not in onnx_precisions:
+            path.unlink()
     if "tflite" in formats:
         from edgekd.export.lm_tflite import export_lm_tflite
 

@@ -219,14 +219,14 @@ def _convert_int8_args(
     """PT2E static int8 for a model of several inputs (see ``_convert_int8_pt2e``)."""
     import litert_torch
     import torch
-    from litert_torch.quantize import pt2e_quantizer, quant_config
+    from litert_torch.quantize import quant_config
     from torchao.quantization.pt2e import move_exported_model_to_eval, quantize_pt2e
+
+    from edgekd.export.tflite_pt2e import edge_quantizer
 
     with _lowering_errors():
         traced = torch.export.export(model, args).module()
-        quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
-            pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True)
-        )
+        quantizer = edge_quantizer()
         prepared = quantize_pt2e.prepare_pt2e(traced, quantizer)
         with torch.no_grad():
             for row in calib_rows:
@@ -309,15 +309,15 @@ def _convert_int8_pt2e(model: Any, sample: np.ndarray, calib: np.ndarray) -> byt
     """PT2E static quantization: export, insert observers, calibrate, convert, lower."""
     import litert_torch
     import torch
-    from litert_torch.quantize import pt2e_quantizer, quant_config
+    from litert_torch.quantize import quant_config
     from torchao.quantization.pt2e import move_exported_model_to_eval, quantize_pt2e
+
+    from edgekd.export.tflite_pt2e import edge_quantizer
 
     args = (torch.from_numpy(sample),)
     batch = sample.shape[0]
     traced = torch.export.export(model, args).module()
-    quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
-        pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True)
-    )
+    quantizer = edge_quantizer()  # litert-torch's config + the add/mul it misses
     prepared = quantize_pt2e.prepare_pt2e(traced, quantizer)
     with torch.no_grad():
         # the exported graph is specialized to the export batch size

@@ -52,11 +52,13 @@ class TargetsConfig(BaseModel):
     @field_validator("budgets")
     @classmethod
     def _known_budget_keys(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        from edgekd.profile.lm_profile import LM_BUDGET_KEYS  # task: causal_lm's files
+
+        valid = tuple(dict.fromkeys((*BUDGET_KEYS, *LM_BUDGET_KEYS)))
         for name, keys in v.items():
-            bad = [k for k in keys if k not in BUDGET_KEYS]
+            bad = [k for k in keys if k not in valid]
             if bad:
                 raise ValueError(
-                    f"unknown budget key(s) {', '.join(bad)} for {name}; "
-                    f"valid: {', '.join(BUDGET_KEYS)}"
+                    f"unknown budget key(s) {', '.join(bad)} for {name}; valid: {', '.join(valid)}"
                 )
         return v

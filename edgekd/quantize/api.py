@@ -217,11 +217,32 @@ def make_judge(
     return Judge(backend, prep["held"], reference, logits, bar, labels, float_acc, explicit)
 
 
+def _choose_format(
+    src: Path,
+    dst: Path,
+    report: dict[str, Any],
+    cal: Samples,
+    judge: Judge,
+    feed: dict[str, np.ndarray],
+) -> None:
+    """Measure the int8 formats for onnxruntime (``edgekd.quantize.formats``), keep the best
+    in ``dst`` and record the choice; the report's outputs then describe the written file."""
+    from edgekd.quantize.formats import choose_format
+
+    record, win = choose_format(src, dst, PtqSettings.from_dict(report["chosen"]), cal, judge, feed)
+    report["int8_format"] = record
+    report["chosen"] = win.to_dict()
+    final = judge(dst)
+    report["outputs"] = final["outputs"]
+    if final.get("val_accuracy") is not None:
+        report["quant_val_accuracy"] = final["val_accuracy"]
+
+
 def _quantize_onnx(
     src: Path, dst: Path, cfg: QuantizeConfig, calib: CalibSource, val: ValSource
 ) -> dict[str, Any]:
     from edgekd.profile.shapes import onnx_inputs
-    from edgekd.quantize.onnx_quant import check_model, load_model
+    from edgekd.quantize.onnx_quant import check_model, load_model, onnx_bytes
     from edgekd.quantize.quality import logit_outputs
     from edgekd.quantize.speedup import classify_nodes, measured_speedup, runtime_ops
 
@@ -237,6 +258,9 @@ def _quantize_onnx(
     backend = OnnxBackend(src, cal, next(one.feeds(), None))
     judge = make_judge(backend, src, cfg, prep, logit_outputs(model))
     report = guard(backend, base, dst, judge, cfg.allow_degraded)
+    if report["chosen"]["method"] == "static" and cfg.choose_format:
+        assert cal is not None  # static quantization always has calibration rows
+        _choose_format(src, dst, report, cal, judge, next(one.feeds()))
     shapes = {k: list(v.shape) for k, v in next(one.feeds()).items()}
     nodes = classify_nodes(dst, shapes)
     fp16 = report["chosen"]["method"] == "fp16"
@@ -261,8 +285,8 @@ def _quantize_onnx(
         int8_mac_share=nodes["int8_mac_share"],
         expected_speedup=nodes["expected_speedup"],
         runtime_ops=runtime_ops(dst),
-        float_bytes=src.stat().st_size,
-        quant_bytes=dst.stat().st_size,
+        float_bytes=onnx_bytes(src),  # with external data: a ratio of whole models
+        quant_bytes=onnx_bytes(dst),
         measured_speedup=measured_speedup(src, dst, next(one.feeds()), repeats=20),
     )
     return report

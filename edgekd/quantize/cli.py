@@ -63,6 +63,13 @@ def quantize_command(
     allow_degraded: Annotated[
         bool, typer.Option("--allow-degraded", help="Keep the best attempt if none meets the bar.")
     ] = False,
+    format_search: Annotated[
+        bool,
+        typer.Option(
+            "--format-search/--no-format-search",
+            help="Static ONNX: measure the int8 formats under onnxruntime, keep the fastest.",
+        ),
+    ] = True,
     out: Annotated[Path | None, typer.Option("--out", help="Output path.")] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Allow --out to be the input file.")
@@ -99,6 +106,7 @@ def quantize_command(
         min_top1_agreement=min_agreement,
         input_shapes=parse_input_shapes(input_shape or []),
         allow_degraded=allow_degraded,
+        choose_format=format_search,
     )
     out = out or default_out(model, method)
     result = quantize(model, out, cfg, calib=calib, val=val, force=force)
@@ -116,6 +124,15 @@ def print_result(out: Path, result: dict[str, Any]) -> None:
     typer.echo(f"wrote {out} ({result['quant_bytes']} bytes, from {result['float_bytes']})")
     if "int8_nodes" in result:
         typer.echo(f"compute nodes: {result['int8_nodes']} int8, {result['float_nodes']} float")
+    fmt = result.get("int8_format")
+    if fmt:
+        rows = [c for c in fmt["candidates"] if c.get("p50_ms") is not None]
+        typer.echo(
+            f"int8 format: {fmt['chosen']} (fastest within the bar of {len(rows)} measured "
+            f"under onnxruntime, batch 1, 1 thread; host VNNI: {fmt['host']['vnni']})"
+        )
+        for n in fmt.get("notes", []):
+            typer.echo(f"note: {n}")
     for w in result.get("warnings", []):
         typer.echo(f"note: {w}")
     held = result.get("held_out", {})

@@ -46,4 +46,9 @@ class QuantizeConfig(Section):
     )
     input_shapes: dict[str, list[int]] = Field(default_factory=dict)
     allow_degraded: bool = Field(False, description="keep the best attempt if none meets the bar")
+    choose_format: bool = Field(
+        True,
+        description="static ONNX: measure the int8 formats (QDQ/QOperator, per-channel, "
+        "7/8-bit weights) under onnxruntime on this host and keep the fastest within the bar",
+    )
     qat: TrainConfig = TrainConfig(epochs=5, lr=5e-4)

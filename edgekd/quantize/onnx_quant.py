@@ -72,6 +72,19 @@ class PtqSettings:
     per_channel: bool = False
     exclude_op_types: tuple[str, ...] = ()
     exclude_nodes: tuple[str, ...] = field(default_factory=tuple)
+    # the int8 format (static only), chosen per runtime by ``edgekd.quantize.formats``
+    quant_format: str = "qdq"  # qdq | qoperator
+    reduce_range: bool = True  # 7-bit weights: no int16 saturation in u8s8 kernels (AVX2)
+    activations: str = "uint8"  # uint8 | int8
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PtqSettings:
+        """The settings ``to_dict`` wrote (lists back to tuples)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known
+        }
+        return cls(**kw)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -82,6 +95,12 @@ class PtqSettings:
         }
         if self.method == "static":
             d.update(calibration=self.calibration, calib_samples=self.calib_samples)
+            d.update(
+                quant_format=self.quant_format,
+                reduce_range=self.reduce_range,
+                activations=self.activations,
+                weights="int8",
+            )
             if self.calibration == "percentile":
                 d["percentile"] = self.percentile
         return d
@@ -91,6 +110,31 @@ def load_model(path: str | Path) -> Any:
     from edgekd.runtime.onnx import read_onnx
 
     return read_onnx(path, runnable=True)  # a file onnxruntime refuses names itself
+
+
+def onnx_bytes(path: str | Path) -> int:
+    """Bytes of an ONNX model with its external-data files (``torch.onnx.export(dynamo=True)``
+    writes weights to ``NAME.onnx.data``), so size ratios compare whole models."""
+    onnx = require("onnx", "onnx")
+    from onnx import TensorProto
+
+    path = Path(path)
+    total = path.stat().st_size
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # unreadable files were refused before; count what is on disk
+        return total
+
+    from edgekd.profile.onnx_shapes import all_graphs
+
+    files: set[str] = set()
+    for g in all_graphs(model.graph):
+        for t in g.initializer:
+            if t.data_location == TensorProto.EXTERNAL:
+                files.update(e.value for e in t.external_data if e.key == "location")
+    return total + sum(
+        (path.parent / f).stat().st_size for f in files if (path.parent / f).is_file()
+    )
 
 
 def is_quantized(model: Any) -> bool:
@@ -223,13 +267,16 @@ def quantize_file(
     s: PtqSettings,
     calib: Any = None,
     check_feed: dict[str, np.ndarray] | None = None,
+    calib_cache: Path | None = None,
 ) -> dict[str, Any]:
     """Quantize ``src`` into ``dst`` with settings ``s``; returns what was actually done.
 
     ``calib``: calibration inputs (``Samples``, one array for a single-input model, arrays by
     input name, or an .npz path); the first ``s.calib_samples`` rows are used. The written file
     is loaded by onnxruntime and run on ``check_feed`` (default: the first calibration batch)
-    before it replaces ``dst``. Returns ``{"settings", "warnings", "opset"}``.
+    before it replaces ``dst``. ``calib_cache``: a JSON file of activation ranges shared by
+    attempts that differ only in format (onnxruntime's ``calibration_cache_path``; written
+    by the first, read by the others). Returns ``{"settings", "warnings", "opset"}``.
     """
     src, dst = Path(src), Path(dst)
     model = load_model(src)
@@ -259,7 +306,7 @@ def quantize_file(
         with atomic_path(dst) as tmp:
             shown[str(tmp)] = str(dst)
             try:
-                _run(model, source, tmp, s, samples, Path(work))
+                _run(model, source, tmp, s, samples, Path(work), calib_cache)
             except EdgekdError:
                 raise
             except Exception as exc:
@@ -271,7 +318,13 @@ def quantize_file(
 
 
 def _run(
-    model: Any, source: Path, dst: Path, s: PtqSettings, samples: Samples | None, work: Path
+    model: Any,
+    source: Path,
+    dst: Path,
+    s: PtqSettings,
+    samples: Samples | None,
+    work: Path,
+    calib_cache: Path | None = None,
 ) -> None:
     if s.method == "fp16":
         _fp16(model, dst)
@@ -279,7 +332,7 @@ def _run(
         _dynamic(source, dst, s)
     else:
         assert samples is not None
-        _static(source, dst, s, samples, work)
+        _static(source, dst, s, samples, work, calib_cache)
 
 
 def upgrade_opset(model: Any, src: Path, dst: Path) -> Path:
@@ -336,7 +389,14 @@ def _quiet() -> None:
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
 
 
-def _static(src: Path, dst: Path, s: PtqSettings, samples: Samples, work: Path) -> None:
+def _static(
+    src: Path,
+    dst: Path,
+    s: PtqSettings,
+    samples: Samples,
+    work: Path,
+    calib_cache: Path | None = None,
+) -> None:
     q = require("onnxruntime.quantization", "onnx")
     _quiet()
     extra: dict[str, Any] = {}
@@ -349,20 +409,29 @@ def _static(src: Path, dst: Path, s: PtqSettings, samples: Samples, work: Path) 
     except Exception:  # pre-processing is advice, not a requirement: quantize the original
         pre = src
     _check_still_named(pre, s.exclude_nodes)
+    cache: dict[str, Any] = {}
+    if calib_cache is not None:  # onnxruntime >= 1.24 reuses ranges across format attempts
+        import inspect
+
+        if "calibration_cache_path" in inspect.signature(q.quantize_static).parameters:
+            cache["calibration_cache_path"] = str(calib_cache)
     with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress
         q.quantize_static(
             str(pre),
             str(dst),
             make_reader(samples),
-            quant_format=q.QuantFormat.QDQ,
+            quant_format=q.QuantFormat.QOperator
+            if s.quant_format == "qoperator"
+            else q.QuantFormat.QDQ,
             per_channel=s.per_channel,
-            activation_type=q.QuantType.QUInt8,
+            activation_type=q.QuantType.QInt8 if s.activations == "int8" else q.QuantType.QUInt8,
             weight_type=q.QuantType.QInt8,
-            reduce_range=True,  # 7-bit weights: see edgekd.quantize.fake_quant (u8s8)
+            reduce_range=s.reduce_range,  # 7-bit weights: see edgekd.quantize.fake_quant
             nodes_to_exclude=list(s.exclude_nodes) or None,
             op_types_to_quantize=_op_types(s),
             calibrate_method=getattr(q.CalibrationMethod, CALIBRATION[s.calibration]),
             extra_options=extra,
+            **cache,
         )
 
 

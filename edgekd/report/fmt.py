@@ -7,12 +7,17 @@ from typing import Any
 
 DASH = "–"
 MARK = {"pass": "✅ pass", "fail": "❌ fail", "unsupported": "⚠️ unsupported"}
+FLOORS = ("min_accuracy", "tokens_per_s")  # edgekd.profile.budgets.FLOOR_KEYS (no import:
+# profile imports report)
 BUDGET_LABEL = {
     "latency_ms": "latency",
     "ram_bytes": "RAM",
     "flash_bytes": "flash",
     "energy_mj": "energy",
     "min_accuracy": "accuracy",
+    "tokens_per_s": "decode speed",
+    "ttft_ms": "time to first token",
+    "kv_cache_bytes": "KV cache",
 }
 
 
@@ -92,11 +97,13 @@ def signed(v: float | None, unit: str, digits: int = 2) -> str:
 
 def value(key: str, v: Any) -> str:
     """A budget or predicted value in the unit of its budget key."""
-    if key == "latency_ms":
+    if key in ("latency_ms", "ttft_ms"):
         return ms(v)
+    if key == "tokens_per_s":
+        return f"{sig(float(v))} tokens/s"
     if key == "energy_mj":
         return mj(v)
-    if key in ("ram_bytes", "flash_bytes", "peak_ram_bytes"):
+    if key in ("ram_bytes", "flash_bytes", "peak_ram_bytes", "kv_cache_bytes"):
         return nbytes(v)
     if key == "min_accuracy":
         return pct(v)
@@ -108,6 +115,7 @@ def headroom(h: dict[str, Any] | None) -> str:
     if not h:
         return DASH
     label = BUDGET_LABEL.get(h["key"], h["key"])
-    if h["pct"] < 0:
-        return f"{label} {-h['pct']:.1f}% over"
+    if h["pct"] < 0:  # a floor (accuracy, decode tokens/s) is missed by falling short
+        word = "short" if h["key"] in FLOORS else "over"
+        return f"{label} {-h['pct']:.1f}% {word}"
     return f"{h['pct']:.1f}% {label} left"

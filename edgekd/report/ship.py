@@ -53,6 +53,8 @@ def reference_of(a: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> dict[st
 
 
 def is_compression(a: dict[str, Any]) -> bool:
+    if a.get("format") == "keras" and a.get("stage") == "quantize":
+        return False  # a TFMOT QAT checkpoint (fake-quant variables): its int8 file compresses
     return a.get("stage") in ("prune", "quantize") or (
         a.get("stage") == "export" and a.get("precision") in ("int8", "fp16")
     )
@@ -149,9 +151,18 @@ def _over_pct(v: dict[str, Any]) -> float:
     value, limit = float(v.get("value") or 0), float(v.get("limit") or 0)
     if not limit:
         return 100.0
-    if v.get("key") == "min_accuracy":
+    from edgekd.report.fmt import FLOORS
+
+    if v.get("key") in FLOORS:
         return round((limit - value) / limit * 100, 2)
     return round((value - limit) / limit * 100, 2)
+
+
+def quality(a: dict[str, Any]) -> float | None:
+    """What ranks artifacts: a classifier's ``accuracy``; a language model's ``top1``, its
+    agreement with the teacher's next token on held-out answers (``task: causal_lm``)."""
+    m = a.get("metrics") or {}
+    return m.get("accuracy") if m.get("accuracy") is not None else m.get("top1")
 
 
 def recommend(
@@ -162,7 +173,7 @@ def recommend(
     """Per target: the artifact to ship, why, and (when none fits) the closest one and each
     budget it fails with the overshoot in % of the limit."""
     facts = {
-        "acc": {a["id"]: (a.get("metrics") or {}).get("accuracy") for a in artifacts},
+        "acc": {a["id"]: quality(a) for a in artifacts},
         "fmt": {a["id"]: a.get("format") for a in artifacts},
         "regress": {s["artifact"]: s for s in steps if s["regressions"]},
     }
@@ -190,6 +201,9 @@ def _pick(name: str, rows: dict[str, dict[str, Any]], facts: dict[str, Any]) -> 
     def lat(a: str) -> float:
         return (rows[a].get("predicted") or {}).get("latency_ms") or 0.0
 
+    def tps(a: str) -> float | None:  # a language model's predicted decode tokens/s
+        return (rows[a].get("predicted") or {}).get("tokens_per_s")
+
     def rank(a: str) -> tuple[float, bool, float]:
         # equal accuracy: a file the target's runtime runs as it is, then the faster
         native = rows[a].get("runtime_format")  # profiles before it was recorded: None
@@ -207,6 +221,7 @@ def _pick(name: str, rows: dict[str, dict[str, Any]], facts: dict[str, Any]) -> 
     if ok:
         return {
             "artifact": ok[0], "fits": True, "accuracy": acc.get(ok[0]), "latency_ms": lat(ok[0]),
+            "tokens_per_s": tps(ok[0]),
             "reason": "most accurate that passes every budget", "skipped": skipped,
             "closest": None, "failing": [],
         }  # fmt: skip
@@ -227,7 +242,8 @@ def _pick(name: str, rows: dict[str, dict[str, Any]], facts: dict[str, Any]) -> 
     ]  # fmt: skip
     return {
         "artifact": None, "fits": False, "accuracy": acc.get(closest),
-        "latency_ms": lat(closest), "reason": "none fits", "skipped": [], "closest": closest,
+        "latency_ms": lat(closest), "tokens_per_s": tps(closest), "reason": "none fits",
+        "skipped": [], "closest": closest,
         "failing": fails,
     }  # fmt: skip
 
@@ -241,21 +257,37 @@ def sentence(name: str, pick: dict[str, Any]) -> str:
     """The recommendation for one target in words (Markdown: ``code`` and **bold**)."""
     from edgekd.report import fmt
 
+    speed = fmt.ms(pick.get("latency_ms"))
+    quality = fmt.pct(pick.get("accuracy"))
+    if pick.get("tokens_per_s") is not None:  # a language model: decode speed, teacher top-1
+        speed = f"{fmt.sig(pick['tokens_per_s'])} tokens/s"
+        quality = f"top-1 {quality} vs the teacher"
     if pick.get("fits"):
-        s = (
-            f"**{name}**: ship `{pick['artifact']}` ({fmt.pct(pick.get('accuracy'))}, "
-            f"{fmt.ms(pick.get('latency_ms'))}; {pick['reason']})"
-        )
+        s = f"**{name}**: ship `{pick['artifact']}` ({quality}, {speed}; {pick['reason']})"
         for sk in pick.get("skipped") or []:
             s += f"; not `{sk['artifact']}` ({sk['why']})"
         return s
     if not pick.get("closest"):
         return f"**{name}**: nothing to ship ({pick['reason']})"
-    fails = ", ".join(
-        f"{fmt.BUDGET_LABEL.get(f['key'], f['key'])} {fmt.value(f['key'], f['value'])} > "
-        f"{fmt.value(f['key'], f['limit'])} ({f['over_pct']:.1f}% over)"
-        if f["key"] != "min_accuracy"
-        else f"accuracy {fmt.pct(f['value'])} < {fmt.pct(f['limit'])} ({f['over_pct']:.1f}% short)"
-        for f in pick["failing"]
-    )
+    fails = ", ".join(_failing(f) for f in pick["failing"])
     return f"**{name}**: none fits; the closest, `{pick['closest']}`, fails {fails}"
+
+
+def _failing(f: dict[str, Any]) -> str:
+    """One failed budget in words: over a ceiling, or short of a floor (accuracy, tokens/s)."""
+    from edgekd.report import fmt
+
+    label = fmt.BUDGET_LABEL.get(f["key"], f["key"])
+    if f["key"] == "min_accuracy":
+        return (
+            f"accuracy {fmt.pct(f['value'])} < {fmt.pct(f['limit'])} ({f['over_pct']:.1f}% short)"
+        )
+    if f["key"] == "tokens_per_s":
+        return (
+            f"{label} {fmt.value(f['key'], f['value'])} < {fmt.value(f['key'], f['limit'])} "
+            f"({f['over_pct']:.1f}% short)"
+        )
+    return (
+        f"{label} {fmt.value(f['key'], f['value'])} > {fmt.value(f['key'], f['limit'])} "
+        f"({f['over_pct']:.1f}% over)"
+    )

@@ -34,6 +34,8 @@ LM_COLS = [
     Col("top-1 agreement", right=True),
     Col("ppl", right=True, priority=2),
     Col("ROUGE-L", right=True),
+    Col("same token as student", right=True, priority=1),
+    Col("parity", priority=2),
 ]
 VERDICT_COLS = [
     Col("artifact"),
@@ -88,6 +90,8 @@ def lm_rows(report: dict[str, Any]) -> list[list[str]]:
                 fmt.pct(m.get("top1")),
                 fmt.sig(m["ppl"], 4) if m.get("ppl") is not None else fmt.DASH,
                 fmt.sig(m["rouge_l"], 3) if m.get("rouge_l") is not None else fmt.DASH,
+                fmt.pct(m.get("agreement")),
+                (a.get("parity") or {}).get("status", fmt.DASH),
             ]
         )
     return rows
@@ -101,12 +105,16 @@ def verdict_rows(report: dict[str, Any]) -> list[list[str]]:
             pr = t.get("predicted") or {}
             lo, hi = pr.get("latency_ms_low"), pr.get("latency_ms_high")
             band = fmt.DASH if lo is None or hi is None else f"{fmt.sig(lo)}–{fmt.ms(hi)}"
+            speed = fmt.ms(pr.get("latency_ms"))
+            if pr.get("tokens_per_s") is not None:  # a language model: decode tokens/s
+                speed = f"{fmt.sig(pr['tokens_per_s'])} tok/s"
+                band = f"{fmt.sig(pr['tokens_per_s_low'])}–{fmt.sig(pr['tokens_per_s_high'])}"
             rows.append(
                 [
                     p["artifact"],
                     t["name"],
                     t.get("runtime") or fmt.DASH,
-                    fmt.ms(pr.get("latency_ms")),
+                    speed,
                     band,
                     fmt.nbytes(pr.get("peak_ram_bytes")),
                     fmt.nbytes(pr.get("flash_bytes")),

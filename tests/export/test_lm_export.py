@@ -23,6 +23,7 @@ def test_export_writes_every_file_with_a_passing_gate(lm_export):
     files = doc["files"]
     assert set(files) == {
         "model.onnx",
+        "model.dynamic_int8.onnx",
         "model.fp32.tflite",
         "model.dynamic_int8.tflite",
         "model.weight_int8.tflite",
@@ -34,12 +35,18 @@ def test_export_writes_every_file_with_a_passing_gate(lm_export):
     for name in ("model.onnx", "model.fp32.tflite"):
         p = files[name]["parity"]
         assert p["max_abs_diff"] <= p["tolerance"] <= 1e-3
-    for name in ("model.dynamic_int8.tflite", "model.weight_int8.tflite"):
+    for name, fp32 in (
+        ("model.dynamic_int8.tflite", "model.fp32.tflite"),
+        ("model.weight_int8.tflite", "model.fp32.tflite"),
+        ("model.dynamic_int8.onnx", "model.onnx"),
+    ):
         q = files[name]
         assert q["precision"] == "int8"
         assert q["parity"]["agreement"] >= q["parity"]["min_agreement"]
         # int8 weights: the file is smaller than the float one
-        assert q["file_bytes"] < files["model.fp32.tflite"]["file_bytes"]
+        assert q["file_bytes"] < files[fp32]["file_bytes"]
+    # onnxruntime's dynamic quantization: int8 MatMulInteger for every constant weight
+    assert files["model.dynamic_int8.onnx"]["quantized_ops"]["MatMulInteger"] >= 7 * 2
     assert files["model.fp32.tflite"]["signatures"] == ["prefill_8", "decode"]
     assert set(files["model.fp32.tflite"]["parity"]["signatures"]) == {"prefill_8", "decode"}
     assert (out / "tokenizer.json").is_file()
@@ -119,6 +126,8 @@ def test_bad_lengths_and_models_exit_2(tmp_path):
     assert code == 2 and "--prefill-length 17" in text
     code, text = run_cli(["export-lm", f"hf:{model}", "--precision", "int4"])
     assert code == 2 and "--precision 'int4'" in text
+    code, text = run_cli(["export-lm", f"hf:{model}", "--onnx-precision", "int2"])
+    assert code == 2 and "--onnx-precision 'int2': expected one of fp32, dynamic_int8" in text
     (tmp_path / "notlm").mkdir()
     (tmp_path / "notlm" / "config.json").write_text(
         json.dumps({"architectures": ["BertForMaskedLM"], "model_type": "bert"})
@@ -142,8 +151,47 @@ def test_onnx_only_export_of_a_config_built_model(tmp_path):
             "onnx",
             "--parity-tokens",
             "4",
+            "--onnx-precision",
+            "fp32",
         ]
     )
     assert code == 0, text
     assert "model.onnx" in text and "parity pass: max abs diff" in text
     assert set(_sidecar(tmp_path / "o")["files"]) == {"model.onnx"}
+
+
+def test_int4_weights_through_matmul_nbits(lm_export, tmp_path):
+    """``weight_int4``: onnxruntime's MatMulNBits (4-bit blocks) in place of every constant
+    MatMul; the file is smaller, runs in onnxruntime with the same inputs and cache, and its
+    next tokens mostly follow the float file's."""
+    from edgekd.export.lm_onnx_quant import quantize_lm_onnx
+    from edgekd.runtime.lm_runners import OnnxLM
+
+    out, _ = lm_export
+    dst = tmp_path / "model.weight_int4.onnx"
+    ops = quantize_lm_onnx(out / "model.onnx", dst, "weight_int4")
+    assert ops["MatMulNBits"] >= 7 * 2 and dst.stat().st_size < (out / "model.onnx").stat().st_size
+    ids = [int(i) for i in np.random.default_rng(2).integers(3, 200, 24)]
+    f32, i4 = OnnxLM(out / "model.onnx", 128), OnnxLM(dst, 128)
+    a = [f32.prefill(ids[:8])] + [f32.decode(t) for t in ids[8:]]
+    b = [i4.prefill(ids[:8])] + [i4.decode(t) for t in ids[8:]]
+    same = np.mean([np.argmax(x) == np.argmax(y) for x, y in zip(a, b, strict=True)])
+    assert same >= 0.5 and np.all(np.isfinite(np.stack(b)))
+
+
+def test_a_graph_without_constant_matmul_weights_is_refused(tmp_path):
+    """Nothing to quantize is an error, not a float file under an int8 name."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgekd.errors import StageError
+    from edgekd.export.lm_onnx_quant import quantize_lm_onnx
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    src = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), src)
+    with pytest.raises(StageError, match="no MatMul weight was quantized"):
+        quantize_lm_onnx(src, tmp_path / "q.onnx", "dynamic_int8")
+    assert not (tmp_path / "q.onnx").exists()

@@ -40,15 +40,62 @@ def _compress(recipe: Path, *extra: str) -> tuple[int, str]:
     return run_cli(["compress", str(recipe), "--quiet", *extra])
 
 
-def test_compress_distills_and_evaluates_a_language_model(lm_teacher, lm_dataset, tmp_path):
-    code, out = _compress(_recipe(tmp_path, lm_dataset, lm_teacher))
+# ONNX only: converting to TFLite takes half a minute even for the tiny model; the TFLite
+# files' export, gates and evaluation are tested on the shared lm_export fixture
+# (tests/export/test_lm_export.py, tests/evaluate/test_lm_files.py)
+EXPORT = {"formats": ["onnx"], "lm": {"onnx": ["fp32", "dynamic_int8"], "parity_tokens": 8}}
+# budgets no device meets (decode speed) and every device meets (KV cache), so both verdicts
+# show; the host measurement is the profile CLI's (tests/profile)
+TARGETS = {
+    "names": ["pixel-4", "rpi-5", "nano-33-ble"],
+    "measure": False,
+    "budgets": {"rpi-5": {"tokens_per_s": 1e9}, "pixel-4": {"kv_cache_bytes": 1e9}},
+}
+
+
+def test_compress_distills_exports_evaluates_and_profiles_a_language_model(
+    lm_teacher, lm_dataset, tmp_path
+):
+    """One run: distill → export (ONNX fp32 + int8, each gated) → evaluate the student and
+    every file with its runtime → profile the files with a tokens/s verdict."""
+    recipe = _recipe(tmp_path, lm_dataset, lm_teacher, export=EXPORT, targets=TARGETS)
+    code, out = _compress(recipe)
     assert code == 0, out
     assert "Language model vs its teacher (held-out test split)" in out
     run = next((tmp_path / "runs").iterdir())
     manifest = json.loads((run / "manifest.json").read_text())
-    assert [manifest["stages"][s]["status"] for s in ("data", "distill", "evaluate")] == [
-        "done"
-    ] * 3
+    passes = ("data", "distill", "export", "evaluate", "profile")
+    assert [manifest["stages"][s]["status"] for s in passes] == ["done"] * 5
+    arts = {a["id"]: a for a in manifest["artifacts"]}
+    files = ("student-onnx", "student-onnx-dynamic_int8")
+    assert {a for a in arts if a.startswith("student-")} == set(files)
+    for f in files:
+        a = arts[f]
+        assert (run / a["path"]).stat().st_size == a["file_bytes"]
+        assert a["parent"] == "student" and a["parity"]["status"] == "pass"
+        # evaluated by its own runtime on the held-out split, the student's numbers beside
+        m = a["metrics"]
+        assert 0 <= m["top1"] <= 1 and m["kl"] >= 0 and 0 <= m["greedy_match"] <= 1
+        assert a["extra"]["evaluate"]["records"] == arts["student"]["extra"]["evaluate"]["records"]
+        rows = {t["name"]: t for t in a["extra"]["profile"]["targets"]}
+        assert rows["rpi-5"]["verdict"] == "fail"
+        assert rows["rpi-5"]["violations"][0]["key"] == "tokens_per_s"
+        assert (
+            rows["pixel-4"]["verdict"] == "pass"
+            and rows["pixel-4"]["predicted"]["tokens_per_s"] > 0
+        )
+        assert rows["nano-33-ble"]["verdict"] == "unsupported"
+    # the float file is the student: same next tokens, same scores up to float rounding
+    f32, student = arts["student-onnx"]["metrics"], arts["student"]["metrics"]
+    assert f32["agreement"] >= 0.95 and abs(f32["kl"] - student["kl"]) < 1e-3
+    assert arts["student-onnx-dynamic_int8"]["precision"] == "int8"
+    report = json.loads((run / "report.json").read_text())
+    pick = report["chosen"]["pixel-4"]
+    assert pick["fits"] and pick["artifact"] in files and pick["tokens_per_s"] > 0
+    assert report["chosen"]["rpi-5"]["fits"] is False
+    assert report["chosen"]["rpi-5"]["failing"][0]["key"] == "tokens_per_s"
+    md = (run / "report.md").read_text()
+    assert "tokens/s" in md and "short)" in md
     (student,) = [a for a in manifest["artifacts"] if a["id"] == "student"]
     m = student["metrics"]
     assert 0 <= m["top1"] <= 1 and m["kl"] >= 0 and 0 <= m["rouge_l"] <= 1
@@ -60,8 +107,20 @@ def test_compress_distills_and_evaluates_a_language_model(lm_teacher, lm_dataset
         len((run / "answers.jsonl").read_text().splitlines())
         == student["extra"]["evaluate"]["records"]
     )
-    report = json.loads((run / "report.json").read_text())
-    assert any("not applied to language models" in w["message"] for w in report["warnings"])
+    assert not report["warnings"]
+
+
+def test_without_export_formats_the_run_stops_after_evaluation(lm_teacher, lm_dataset, tmp_path):
+    code, out = _compress(
+        _recipe(tmp_path, lm_dataset, lm_teacher, export={"formats": []}),
+        "--set",
+        "distill.lm.steps=2",
+    )
+    assert code == 0, out
+    run = next((tmp_path / "runs").iterdir())
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert list(manifest["stages"]) == ["data", "distill", "evaluate"]
+    assert [a["id"] for a in manifest["artifacts"] if a["format"] in ("onnx", "tflite")] == []
 
 
 def test_the_python_api_evaluates_a_student_against_its_teacher(lm_teacher, lm_dataset, tmp_path):
@@ -156,6 +215,28 @@ def test_a_layer_index_outside_the_teacher(lm_teacher, lm_dataset, tmp_path):
         ({"data": {"source": "digits"}}, "data.source: task causal_lm learns from a completions"),
         ({"task": "classification"}, "data.source: completions trains a language-model student"),
         ({"teacher": {"model": "zoo:cnn"}}, "teacher.model: 'zoo:cnn': task causal_lm takes hf:"),
+        (
+            {"prune": {"method": "structured"}},
+            "prune.method: 'structured': task causal_lm does not prune; set none",
+        ),
+        (
+            {"quantize": {"method": "static"}},
+            "quantize.method: 'static': task causal_lm quantizes its exported files with "
+            "export.lm.onnx",
+        ),
+        (
+            {"targets": {"budgets": {"pixel-4": {"latency_ms": 5}}}},
+            "targets.budgets.pixel-4.latency_ms: not a language-model budget; valid: tokens_per_s",
+        ),
+        (
+            {"export": {"lm": {"onnx": ["int3"]}}},
+            "export.lm.onnx.0",
+        ),
+        (  # the student: 2 of the tiny teacher's layers, 2 KV heads of 8 -> 256 B per token
+            {"targets": {"budgets": {"rpi-5": {"kv_cache_bytes": 100}}}},
+            "targets.budgets.rpi-5.kv_cache_bytes: 100 bytes cannot hold one token: the "
+            "student's KV cache needs 256 bytes per token (2 x 2 layers x 2 KV heads x 8 x 4",
+        ),
     ],
 )
 def test_recipes_that_mix_tasks_are_refused(lm_teacher, lm_dataset, tmp_path, over, message):

@@ -140,3 +140,11 @@ def test_the_top_section_leads_every_report_format(grown_manifest, tmp_path):
     out = con.export_text()
     assert "pixel-4: ship student-onnx" in out
     assert "regression: student-int8 is 10.00x larger than student-onnx" in out
+
+
+def test_the_reports_floor_budgets_are_the_profilers():
+    """report.fmt keeps its own copy (profile imports report, not the other way round)."""
+    from edgekd.profile.budgets import FLOOR_KEYS
+    from edgekd.report.fmt import FLOORS
+
+    assert FLOORS == FLOOR_KEYS
