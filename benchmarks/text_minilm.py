@@ -9,7 +9,9 @@ the English user prompts of ``chatterbot-corpus`` (BSD), labelled by their categ
 categories with at least 20 prompts, stratified split by seed (``data.source: text``).
 Students: a text CNN (Kim 2014) over the teacher's WordPiece vocabulary trimmed to the
 tokens of the training prompts (the same tokens, fewer ids), trained (a) from scratch on
-labels and (b) distilled from the teacher's cached logits (Hinton et al. 2015). Also: a
+labels and (b) distilled from the teacher's cached logits (Hinton et al. 2015), each with
+random embeddings or with embeddings started from the teacher's (its WordPiece rows projected
+on their principal components; DistilBERT-style initialization). Also: a
 character n-gram logistic regression (what a user would otherwise try first). Install with
 ``pip install -e ".[bench]"``.
 """
@@ -33,6 +35,22 @@ from _common import parse_args, print_table, write_json  # noqa: E402
 MIN_PROMPTS = 20
 MAX_LENGTH = 32
 TARGETS = ("pixel-4", "rpi-4", "nano-33-ble")
+# name -> (embeddings from the teacher, epochs, KD temperature, KD hard-label weight alpha);
+# the last student's settings were chosen on the val split (mean of 3 seeds) among
+# T in {2, 4}, alpha in {0, 0.1, 0.3, 0.5} and 40 or 80 epochs
+STUDENTS: dict[str, tuple[bool, int, float, float]] = {
+    "scratch": (False, 40, 0.0, 1.0),
+    "scratch_init": (True, 40, 0.0, 1.0),
+    "distilled": (False, 40, 4.0, 0.3),
+    "distilled_init": (True, 80, 4.0, 0.1),
+}
+SHIPPED = "distilled_init"  # the student exported, profiled and judged by the goals
+LABELS = {
+    "scratch": "scratch",
+    "scratch_init": "scratch, embeddings from the teacher",
+    "distilled": "distilled (T = 4, alpha = 0.3, 40 epochs)",
+    "distilled_init": "distilled, embeddings from the teacher (T = 4, alpha = 0.1, 80 epochs)",
+}
 
 
 def chatterbot_prompts() -> list[tuple[str, str]]:
@@ -175,6 +193,28 @@ def train_head(teacher: Any, data: Any, seed: int) -> dict[str, float]:
     return scores
 
 
+def init_embeddings(student: Any, teacher: Any, data: Any) -> None:
+    """Start the student's embeddings from the teacher's: each student token's row of
+    MiniLM's word-embedding matrix (the same WordPiece token), projected on the matrix's
+    first ``dim`` principal components and scaled to the student's initial spread. The
+    student starts from the teacher's weights, as DistilBERT does (Sanh et al. 2019), at a
+    width it can afford."""
+    import torch
+
+    student_vocab = data.train.view.tokenizer.get_vocab()
+    teacher_vocab = data.teacher_view.tokenizer.get_vocab()
+    table = teacher.encoder.embeddings.word_embeddings.weight.detach().numpy()
+    order = sorted(student_vocab, key=student_vocab.__getitem__)
+    rows = table[[teacher_vocab[t] for t in order]]
+    rows = rows - rows.mean(0)
+    dim = student.emb.weight.shape[1]
+    _, _, vt = np.linalg.svd(rows, full_matrices=False)
+    proj = rows @ vt[:dim].T
+    proj *= float(student.emb.weight.detach().std()) / float(proj.std())
+    with torch.no_grad():
+        student.emb.weight.copy_(torch.from_numpy(proj.astype(np.float32)))
+
+
 def evaluate(logits: np.ndarray, y: np.ndarray) -> dict[str, float]:
     from sklearn.metrics import f1_score
 
@@ -238,25 +278,28 @@ def run_seed(seed: int, jsonl: Path, texts: list[str], work: Path, quick: bool) 
     out["teacher_params"] = count_params(teacher)
     out["student_vocab"] = data.train.view.vocab_size
     out["char_ngram_lr"] = char_ngrams(data, texts)
-    epochs = 15 if quick else 40
     students = {}
-    for name in ("scratch", "distilled"):
+    for name, (init, epochs, temperature, alpha) in STUDENTS.items():
         torch.manual_seed(seed)
         model = text_cnn(data.train.view.vocab_size, k)
-        cfg = TrainConfig(epochs=epochs, batch_size=32, lr=3e-3, seed=seed, weight_decay=1e-4,
-                          optimizer="adamw")  # fmt: skip
-        if name == "scratch":
+        if init:
+            init_embeddings(model, teacher, data)
+        cfg = TrainConfig(epochs=max(1, epochs * 3 // 8) if quick else epochs, batch_size=32,
+                          lr=3e-3, seed=seed, weight_decay=1e-4, optimizer="adamw")  # fmt: skip
+        if name.startswith("scratch"):
             fit(model, data.train, data.val, cfg)
         else:
-            loss = kd_loss(DistillConfig(temperature=4.0, alpha=0.3))
+            loss = kd_loss(DistillConfig(temperature=temperature, alpha=alpha))
             fit(model, data.train, data.val, cfg, loss=loss, teacher_logits=logits["train"])
-        out[name] = evaluate(predict(model, data.test), data.test.y)
+        test_logits = predict(model, data.test)
+        out[name] = evaluate(test_logits, data.test.y)
+        out[name]["val_accuracy"] = evaluate(predict(model, data.val), data.val.y)["accuracy"]
         out[name]["agreement"] = float(
-            (predict(model, data.test).argmax(1) == np.asarray(logits["test"]).argmax(1)).mean()
+            (test_logits.argmax(1) == np.asarray(logits["test"]).argmax(1)).mean()
         )
         students[name] = model
-    out["student_params"] = count_params(students["distilled"])
-    out["files"] = export_and_profile(students["distilled"], data, work / f"seed{seed}")
+    out["student_params"] = count_params(students[SHIPPED])
+    out["files"] = export_and_profile(students[SHIPPED], data, work / f"seed{seed}")
     return out
 
 
@@ -295,7 +338,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(1)  # small models: one thread is fastest (benchmarks/demo_time.py)
     prompts = chatterbot_prompts()
     texts = [p for p, _ in prompts]
     seeds = [0] if args.quick else [0, 1, 2]
@@ -309,9 +352,11 @@ def main() -> None:
         for seed in seeds:
             runs.append(run_seed(seed, jsonl, texts, work, args.quick))
             r = runs[-1]
-            print(f"seed {seed}: teacher {r['teacher']['accuracy']:.4f} scratch "
-                  f"{r['scratch']['accuracy']:.4f} distilled {r['distilled']['accuracy']:.4f}",
-                  flush=True)  # fmt: skip
+            print(
+                f"seed {seed}: teacher {r['teacher']['accuracy']:.4f} "
+                + " ".join(f"{n} {r[n]['accuracy']:.4f}" for n in STUDENTS),
+                flush=True,
+            )
     report(runs, len(prompts), args.json)
 
 
@@ -330,10 +375,8 @@ def report(runs: list[dict[str, Any]], n_prompts: int, json_path: Path | None) -
          _ms(runs, "teacher", "accuracy"), _ms(runs, "teacher", "macro_f1"), "-"],
         ["char n-gram logistic regression", "-", _ms(runs, "char_ngram_lr", "accuracy"),
          _ms(runs, "char_ngram_lr", "macro_f1"), "-"],
-        ["text CNN, scratch", r0["student_params"], _ms(runs, "scratch", "accuracy"),
-         _ms(runs, "scratch", "macro_f1"), _ms(runs, "scratch", "agreement")],
-        ["text CNN, distilled", r0["student_params"], _ms(runs, "distilled", "accuracy"),
-         _ms(runs, "distilled", "macro_f1"), _ms(runs, "distilled", "agreement")],
+        *[[f"text CNN, {LABELS[n]}", r0["student_params"], _ms(runs, n, "accuracy"),
+           _ms(runs, n, "macro_f1"), _ms(runs, n, "agreement")] for n in STUDENTS],
     ]  # fmt: skip
     header = ["model", "params", "accuracy %", "macro-F1 %", "agrees with teacher %"]
     print_table("test split, % (mean ± std over seeds)", header, rows)
@@ -341,24 +384,26 @@ def report(runs: list[dict[str, Any]], n_prompts: int, json_path: Path | None) -
     if "error" in files:
         print(f"\nint8 TFLite export: failed ({files['error']})")
     else:
-        print_table("distilled student, int8 TFLite (seed 0), predicted per target",
+        print_table(f"{LABELS[SHIPPED]}, int8 TFLite (seed 0), predicted per target",
                     ["target", "latency ms", "peak RAM bytes", "verdict"],
                     [[t, v["latency_ms"], v["peak_ram_bytes"], v["verdict"]]
                      for t, v in files["targets"].items()])  # fmt: skip
         print(f"int8 file: {files['int8_tflite_bytes']} bytes")
     t_acc = statistics.mean(r["teacher"]["accuracy"] for r in runs)
-    d_acc = statistics.mean(r["distilled"]["accuracy"] for r in runs)
-    s_acc = statistics.mean(r["scratch"]["accuracy"] for r in runs)
+    d_acc = statistics.mean(r[SHIPPED]["accuracy"] for r in runs)
+    s_acc = max(statistics.mean(r[n]["accuracy"] for r in runs) for n in STUDENTS
+                if n.startswith("scratch"))  # fmt: skip
     goals = {
-        "distilled >= 97% of teacher": d_acc >= 0.97 * t_acc,
-        "distilled above scratch": d_acc > s_acc,
+        f"{LABELS[SHIPPED]} >= 97% of teacher": d_acc >= 0.97 * t_acc,
+        "it is above the better scratch student": d_acc > s_acc,
         "params >= 100x fewer": r0["teacher_params"] >= 100 * r0["student_params"],
         "int8 file under 1 MB": files.get("int8_tflite_bytes", 1 << 30) < 1_000_000,
     }
     for g, met in goals.items():
         print(f"goal {g}: {'met' if met else 'NOT met'}")
     write_json(json_path, {"runs": runs, "prompts": n_prompts, "goals": goals,
-                           "distilled_over_teacher": d_acc / t_acc})  # fmt: skip
+                           "distilled_over_teacher": d_acc / t_acc, "shipped": SHIPPED,
+                           "students": STUDENTS})  # fmt: skip
 
 
 if __name__ == "__main__":

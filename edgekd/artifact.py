@@ -13,10 +13,10 @@ from typing import Any, Literal
 
 from edgekd.fileio import sha256_file
 
-Format = Literal["torch", "onnx", "tflite", "sklearn", "json", "npz", "npy"]
+Format = Literal["torch", "keras", "onnx", "tflite", "sklearn", "json", "npz", "npy"]
 Precision = Literal["fp32", "fp16", "int8", "int4"]
 Role = Literal["teacher", "baseline", "student", "data"]
-MODEL_FORMATS = ("torch", "onnx", "tflite", "sklearn")
+MODEL_FORMATS = ("torch", "keras", "onnx", "tflite", "sklearn")
 
 
 @dataclass

@@ -87,3 +87,51 @@ def import_transformers() -> ModuleType:
     transformers.logging.set_verbosity_error()  # load reports and head warnings: edgekd reports
     transformers.logging.disable_progress_bar()
     return transformers
+
+
+def import_tensorflow() -> tuple[ModuleType, ModuleType]:
+    """``tensorflow`` and Keras 2 (``tf_keras``): the only place edgekd imports TensorFlow.
+
+    TensorFlow Model Optimization wraps Keras 2 layers only; TF >= 2.16 makes ``tf.keras``
+    Keras 3 unless ``TF_USE_LEGACY_KERAS=1`` is set before it is first read, so edgekd sets it
+    here (the user never has to). On a host without a GPU, TensorFlow's first import and
+    device set-up print CUDA notices from C++ before its log level applies: those lines alone
+    are dropped (``noise.drop_stderr_lines``).
+    """
+    from edgekd.noise import drop_stderr_lines, quiet_backend_env
+
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    quiet_backend_env()
+    if "tensorflow" in sys.modules and "tf_keras" in sys.modules:
+        return sys.modules["tensorflow"], sys.modules["tf_keras"]
+    with drop_stderr_lines(*_CUDA_NOTICES):
+        tf = require("tensorflow", "keras")
+        keras = require("tf_keras", "keras")
+        tf.get_logger().setLevel("ERROR")
+        tf.config.list_logical_devices()  # device set-up (and its cuInit notice) happens here
+    return tf, keras
+
+
+# what TensorFlow's CPU-or-CUDA wheel prints on a host without CUDA
+_CUDA_NOTICES = (
+    "cuda drivers",
+    "cuInit",
+    "absl::InitializeLog",
+    "cuda_platform",
+    "TF-TRT",
+    "Unable to register cu",
+    "computation placer already registered",
+    "oneDNN custom operations",
+)
+
+
+def import_tfmot() -> ModuleType:
+    """``tensorflow_model_optimization`` on Keras 2 (see :func:`import_tensorflow`)."""
+    import_tensorflow()
+    return require("tensorflow_model_optimization", "keras")
+
+
+def import_keras3() -> ModuleType:
+    """Keras 3 (``keras``), only to read a ``.keras`` file Keras 3 saved (a teacher)."""
+    import_tensorflow()
+    return require("keras", "keras")

@@ -33,6 +33,9 @@ LIBRARIES = (
     "onnxruntime",
     "ai-edge-litert",
     "litert-torch",
+    "tensorflow",
+    "tf-keras",
+    "tensorflow-model-optimization",
 )
 
 

@@ -45,6 +45,14 @@ def invoke(*args: str) -> CliResult:
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
+@pytest.fixture(scope="session")
+def keras_teacher_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tf_keras digits classifier saved as ``.keras`` (``tests.keras_models``)."""
+    from tests.keras_models import keras_teacher_file as make
+
+    return make(tmp_path_factory.mktemp("keras"))
+
+
 @pytest.fixture
 def cli():
     """:func:`invoke`, as a fixture."""

@@ -43,8 +43,16 @@ def _tflite(art: Artifact, run_dir: Path, x: Split, batch: int) -> np.ndarray:
     return TfliteRunner(art.absolute(run_dir)).predict(x)
 
 
+def _keras(art: Artifact, run_dir: Path, x: Split, batch: int) -> np.ndarray:
+    from edgekd.models.keras_files import load_student
+
+    model = load_student(art.absolute(run_dir))
+    return model.predict(x.x, batch_size=batch, verbose=0)
+
+
 RUNNERS: dict[str, tuple[str, Predict]] = {
     "torch": ("torch", _torch),
+    "keras": ("tensorflow", _keras),
     "onnx": ("onnxruntime", _onnx),
     "tflite": ("litert", _tflite),
 }

@@ -13,6 +13,7 @@ import typer
 
 from edgekd.export.stage import FORMATS
 from edgekd.export.tflite_export import PRECISIONS
+from edgekd.models.keras_files import SUFFIXES as KERAS_SUFFIXES
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +25,8 @@ def export(
     model: Annotated[
         Path,
         typer.Argument(
-            help="TorchScript .pt, torch.export .pt2, or safetensors state dict (+ --arch ...)."
+            help="TorchScript .pt, torch.export .pt2, safetensors state dict (+ --arch ...), "
+            "or a Keras 2 .keras/.h5 model."
         ),
     ],
     format: Annotated[str, typer.Option("--format", help=" | ".join(FORMATS))] = "tflite",
@@ -79,10 +81,13 @@ def export(
     from edgekd.data.loaders import read_npz
 
     calib_x = read_npz(calib, "--calib")[0][:calib_samples] if calib is not None else None
-    shape = _input_shape(input_shape, calib_x)
-    module, shape = load_torch_model(model, shape, arch, width, depth, num_classes)
     suffix = ".onnx" if format == "onnx" else f".{precision}.tflite"
     target = out or model.with_name(model.name.split(".")[0] + suffix)
+    if model.suffix.lower() in KERAS_SUFFIXES:
+        _export_keras(model, target, format, precision, calib_x, calib, int8_io, c_array)
+        return
+    shape = _input_shape(input_shape, calib_x)
+    module, shape = load_torch_model(model, shape, arch, width, depth, num_classes)
     if format == "onnx":
         _export_onnx(module, shape, target)
         return
@@ -104,18 +109,65 @@ def _export_tflite(
 
     sample = np.zeros((1, *shape), np.float32)
     result = export_tflite(module, sample, target, precision, calib=calib_x, int8_io=int8_io)
+    _report_file(target, result, precision, c_array)
+
+
+def _report_file(
+    target: Path, result: Any, precision: str, c_array: bool, parent: str = "torch"
+) -> None:
+    """What the export wrote: file, I/O tensors, parity, C arrays."""
     meta, report = result.meta, result.parity
     typer.echo(f"wrote {target} ({meta['file_bytes']} bytes, {precision}, {meta['converter']})")
     for side in ("input", "output"):
         io = meta[side]
         q = f" scale={io['scale']:.6g} zero_point={io['zero_point']}" if io["scale"] else ""
         typer.echo(f"  {side} {io['name']}: {io['dtype']} {io['shape']}{q}")
-    _print_parity(report)
+    _print_parity(report, parent)
     if c_array:
         from edgekd.export.c_array import write_c_array
 
         cc, h = write_c_array(target, target.parent)
         typer.echo(f"wrote {cc} and {h}")
+
+
+def _export_keras(
+    model_path: Path,
+    target: Path,
+    format: str,
+    precision: str,
+    calib_x: Any,
+    calib: Path | None,
+    int8_io: bool,
+    c_array: bool,
+) -> None:
+    """A Keras 2 ``.keras``/``.h5`` model (a TFMOT QAT ``.h5`` too) through TFLiteConverter
+    (or tf2onnx); ``--calib`` is the representative dataset (and the parity inputs)."""
+    import numpy as np
+
+    from edgekd.errors import DataError
+    from edgekd.export.keras_tflite import check_representative, export_keras_tflite
+    from edgekd.export.parity import random_inputs
+    from edgekd.models.keras_files import load_student
+
+    module = load_student(model_path)
+    shape = tuple(int(d) for d in module.input_shape[1:])
+    if calib_x is not None:
+        try:
+            calib_x = check_representative(calib_x, module)
+        except DataError as exc:
+            raise DataError(f"--calib {calib}: {exc}") from None
+    parity_x = calib_x[:256] if calib_x is not None else random_inputs(shape, 7)
+    if format == "onnx":
+        from edgekd.export.keras_onnx import export_keras_onnx
+
+        onnx = export_keras_onnx(module, target, np.asarray(parity_x))
+        typer.echo(f"wrote {onnx.path} ({onnx.meta['converter']})")
+        _print_parity(onnx.parity, "Keras")
+        return
+    result = export_keras_tflite(
+        module, target, precision, calib_x, int8_io, parity_x=np.asarray(parity_x)
+    )
+    _report_file(target, result, precision, c_array, "Keras")
 
 
 def _export_onnx(module: Any, shape: tuple[int, ...], target: Path) -> None:
@@ -128,12 +180,12 @@ def _export_onnx(module: Any, shape: tuple[int, ...], target: Path) -> None:
     _print_parity(result.parity)
 
 
-def _print_parity(report: Any) -> None:
+def _print_parity(report: Any, parent: str = "torch") -> None:
     agree = (
         "" if report.top1_agreement is None else f", top-1 agreement {report.top1_agreement:.4f}"
     )
     typer.echo(
-        f"  parity vs torch on {report.batch_size} inputs: {report.status} "
+        f"  parity vs {parent} on {report.batch_size} inputs: {report.status} "
         f"(max abs diff {report.max_abs_diff:.3g}{agree})"
     )
 

@@ -1,5 +1,6 @@
 """``edgekd fit``: the best student for a target's budgets (Optuna search over the zoo's
-width/depth, pruning ratio and precision), then the whole pipeline on it; ``edgekd.fit(...)``."""
+families, width/depth, pruning ratio and precision), then the whole pipeline on it;
+``edgekd.fit(...)``."""
 
 from edgekd.api_module import make_callable
 

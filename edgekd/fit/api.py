@@ -59,7 +59,7 @@ def fit(
     from edgekd.recipe.load import load_recipe
 
     recipe = recipe or load_recipe(None)
-    space = space or Space(archs=(recipe.student.arch,))
+    space = space or Space()
     reporter = reporter or NullReporter()
     budget = _check(recipe, target, budgets, trials, time_budget_min, space)
     settings = {"target": target, "budget": budget, "space": space.to_dict()}
@@ -192,6 +192,11 @@ def _search(
         run_passes(first, recipe, run, env)
     run.save()
     logits = logits_of(run.artifacts(), run.path)
+    if not space.for_input(env.data.input_shape):
+        raise UsageError(
+            f"no student family of the search space ({', '.join(space.archs)}) reads inputs "
+            f"of shape {env.data.input_shape}: 'cnn' needs (C, H, W) images; add 'mlp'"
+        )
     return Search(recipe, env.data, logits, target, budget, space, run.path, reporter)
 
 
@@ -217,7 +222,7 @@ def _optimize(
         )
 
     if not study.trials:  # a new search starts where a user would: the recipe's student
-        for params in seeds(search.recipe, search.space):
+        for params in seeds(search.recipe, search.space, search.data.input_shape):
             study.enqueue_trial(params)
     sampled = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     todo = max(0, trials - trained(study))

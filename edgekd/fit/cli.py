@@ -58,8 +58,8 @@ def fit(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
-    """Search student width/depth, prune ratio and precision for a target's budgets (Optuna,
-    accuracy vs predicted latency), then run the whole pipeline on the best candidate."""
+    """Search student family (cnn, mlp), width/depth, prune ratio and precision for a target's
+    budgets (Optuna, accuracy vs predicted latency), then run the whole pipeline on the best."""
     import shlex
 
     from edgekd.errors import Interrupted, RunInterrupted, UsageError

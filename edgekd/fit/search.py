@@ -48,7 +48,7 @@ class Search:
     def candidate(self, trial: optuna.Trial) -> Candidate:
         s = self.space
         return Candidate(
-            arch=trial.suggest_categorical("arch", list(s.archs)),
+            arch=trial.suggest_categorical("arch", list(s.for_input(self.data.input_shape))),
             width=trial.suggest_categorical("width", list(s.widths)),
             depth=trial.suggest_categorical("depth", list(s.depths)),
             prune=trial.suggest_categorical("prune", list(s.prune)),
@@ -168,24 +168,28 @@ def open_study(db: Path, seed: int, trials: int) -> optuna.Study:
     )
 
 
-def seeds(recipe: Recipe, space: Space) -> list[dict[str, Any]]:
+def seeds(recipe: Recipe, space: Space, input_shape: tuple[int, ...]) -> list[dict[str, Any]]:
     """The first candidates: the recipe's student (its depth, prune ratio and int8) at each
     width of the space up to its own, widest first, which is what shrinking it by hand
-    tries; those predicted not to fit cost only their estimate. The sampler takes over after."""
+    tries, then the recipe's student in each other family of the space that reads the data
+    (same width, depth, pruning and precision), so that the family is compared from the start;
+    those predicted not to fit cost only their estimate. The sampler takes over after."""
 
     def near(values: tuple, want: Any) -> Any:
         return min(values, key=lambda v: abs(v - want))
 
-    s = recipe.student
+    s, archs = recipe.student, space.for_input(input_shape)
     base = {
-        "arch": s.arch if s.arch in space.archs else space.archs[0],
+        "arch": s.arch if s.arch in archs else archs[0],
         "depth": near(space.depths, s.depth),
         "prune": near(space.prune, recipe.prune.sparsity if recipe.prune.method == "structured"
                       else 0.0),
         "precision": "int8" if "int8" in space.precisions else space.precisions[0],
     }  # fmt: skip
     widths = sorted((w for w in space.widths if w <= s.width), reverse=True)
-    return [{**base, "width": w} for w in widths or [min(space.widths)]]
+    first = [{**base, "width": w} for w in widths or [min(space.widths)]]
+    width = near(space.widths, s.width)
+    return first + [{**base, "arch": a, "width": width} for a in archs if a != base["arch"]]
 
 
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:

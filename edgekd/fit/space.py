@@ -1,8 +1,11 @@
 """What ``edgekd fit`` searches, and what a candidate costs on the target before it is trained.
 
 A candidate is a zoo student (family, width, depth), a structured-pruning ratio and a
-precision. ``estimate`` builds it with random weights at its pruned width (structured
-pruning removes that share of every layer's channels), exports it in the format the
+precision. By default every zoo family that can read the data is searched (``cnn`` needs
+(C, H, W) images; ``mlp`` reads anything): the family is the lever a user shrinking the
+recipe's student by hand does not pull (Edge Impulse's EON Tuner also searches families).
+``estimate`` builds a candidate with random weights at its pruned width (structured pruning
+removes that share of every layer's channels), exports it in the format the
 target's runtime runs (TFLite through edgekd's exporter, int8 calibrated on random inputs;
 ONNX, int8 by onnxruntime's static QDQ) and runs edgekd's simulator on the target: latency,
 peak RAM and flash do not depend on the weights, so a candidate that cannot fit is skipped
@@ -27,14 +30,23 @@ PRECISIONS = ("int8", "fp32")
 class Space:
     """The search space: every combination is a candidate."""
 
-    archs: tuple[str, ...] = ("cnn",)
-    widths: tuple[int, ...] = (4, 6, 8, 12, 16, 24, 32)
+    archs: tuple[str, ...] = ("cnn", "mlp")
+    widths: tuple[int, ...] = (4, 6, 8, 12, 16, 24, 32, 48, 64)
     depths: tuple[int, ...] = (1, 2, 3)
-    prune: tuple[float, ...] = (0.0, 0.25, 0.5)
+    prune: tuple[float, ...] = (0.0, 0.125, 0.25, 0.375, 0.5)
     precisions: tuple[str, ...] = PRECISIONS
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) for k, v in asdict(self).items()}
+
+    def for_input(self, input_shape: tuple[int, ...]) -> tuple[str, ...]:
+        """The families of this space that can read inputs of ``input_shape``."""
+        return tuple(a for a in self.archs if reads(a, input_shape))
+
+
+def reads(arch: str, input_shape: tuple[int, ...]) -> bool:
+    """Whether zoo family ``arch`` takes inputs of ``input_shape`` (``cnn``: (C, H, W))."""
+    return arch != "cnn" or len(input_shape) == 3
 
 
 @dataclass(frozen=True)

@@ -71,5 +71,16 @@ def check_section(cfg: StudentConfig | TeacherConfig, where: str) -> None:
             file, _ = split_target(name)
             if not file.is_file():
                 raise RecipeError(f"module:{name}: file not found: {file}")
+        elif source == "keras":
+            from edgekd.models.keras_files import check_path
+            from edgekd.models.keras_zoo import KERAS_ZOO
+
+            if name in KERAS_ZOO and where != "student":
+                raise RecipeError(
+                    f"keras:{name} is an untrained Keras family (a student); a Keras teacher "
+                    "is a trained file: keras:PATH (.keras, .h5 or a SavedModel directory)"
+                )
+            if name not in KERAS_ZOO:
+                check_path(Path(name))
     except UsageError as exc:
         raise type(exc)(f"{where}.model: {exc}") from None

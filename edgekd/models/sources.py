@@ -9,6 +9,11 @@
 | ``timm`` | a ``timm`` model name (``mobilenetv3_small_050``...) | ``edgekd.models.vision`` |
 | ``hf`` | a local Hugging Face model directory | ``edgekd.models.hf`` |
 | ``module`` | ``FILE.py:FUNC``, a user's factory (``trust_code``) | ``models.user_module`` |
+| ``keras`` | a ``.keras``/``.h5`` file or SavedModel; ``cnn``, ``mlp`` | ``models.keras_zoo`` |
+
+``keras`` models are not torch modules: a Keras teacher is run by TensorFlow
+(``edgekd.teacher.keras``) and a Keras student takes the Keras plan (``pipeline.keras``);
+its builder here only says so when a torch module is asked of it.
 
 Builders make random weights; pretrained weights are loaded afterwards
 (``edgekd.models.create``), so a spec rebuilds any artifact's architecture. To add a source,
@@ -59,12 +64,20 @@ def module(spec: ModelSpec) -> nn.Module:
     return build_user_module(spec)
 
 
+def keras(spec: ModelSpec) -> nn.Module:
+    raise RecipeError(
+        f"keras:{spec.name} is a Keras model: it runs in TensorFlow, not as a torch module "
+        "(Keras teachers fill the teacher-output cache; a Keras student takes the Keras path)"
+    )
+
+
 MODEL_SOURCES: dict[str, Callable[[ModelSpec], nn.Module]] = {
     "zoo": zoo,
     "torchvision": torchvision,
     "timm": timm,
     "hf": hf,
     "module": module,
+    "keras": keras,
 }
 
 
@@ -76,7 +89,7 @@ def split_model(text: str) -> tuple[str, str]:
         raise RecipeError(
             f"{text!r}: expected SOURCE:NAME with SOURCE one of {', '.join(MODEL_SOURCES)} "
             "(e.g. zoo:cnn, torchvision:resnet18, timm:mobilenetv3_small_050, hf:DIR, "
-            "module:FILE.py:FUNC)"
+            "module:FILE.py:FUNC, keras:FILE.keras, keras:cnn)"
         )
     if source == "module" and ":" not in name:
         raise RecipeError(f"{text!r}: expected module:FILE.py:FUNC (the factory's name after ':')")

@@ -45,6 +45,10 @@ def plan(recipe: Recipe) -> list[Pass]:
         from edgekd.pipeline.lm import lm_plan
 
         return lm_plan(recipe)
+    if (recipe.student.model or "").startswith("keras:"):
+        from edgekd.pipeline.keras import keras_plan
+
+        return keras_plan(recipe)
     from edgekd.data import stage as data
     from edgekd.distill import stage as distill
     from edgekd.evaluate import stage as evaluate

@@ -123,6 +123,7 @@ def lineage(
                 "role": a.get("role"),
                 "stage": a.get("stage"),
                 "format": a.get("format"),
+                "framework": a.get("framework"),
                 "precision": a.get("precision"),
                 "status": a.get("status"),
                 "accuracy": acc,

@@ -47,6 +47,7 @@ def build_report(manifest: dict[str, Any]) -> dict[str, Any]:
     for a in raw:
         row = {k: a.get(k) for k in ARTIFACT_KEYS}
         row["runtime"] = (a.get("extra") or {}).get("runtime")
+        row["framework"] = framework(a)
         artifacts.append(row)
     profiles = profiles_of(manifest)
     steps = ship.compression_steps(artifacts, raw)
@@ -80,6 +81,19 @@ def build_report(manifest: dict[str, Any]) -> dict[str, Any]:
         "pareto_front": analysis.pareto_front(artifacts, profiles),
         "training": analysis.training(raw),
     }
+
+
+def framework(art: dict[str, Any]) -> str:
+    """What made an artifact: ``extra.framework`` where its pass records one (the Keras path:
+    ``keras``, ``tensorflow`` for TFLiteConverter files); a file the recipe named as the
+    teacher is shown by its format; everything else comes from the torch path (torch
+    checkpoints and their ONNX/litert-torch exports)."""
+    extra = art.get("extra") or {}
+    if extra.get("framework"):
+        return str(extra["framework"])
+    if art.get("role") == "teacher" and extra.get("source") == "file":
+        return str(art.get("format"))
+    return "torch"
 
 
 def profiles_of(manifest: dict[str, Any]) -> list[dict[str, Any]]:

@@ -150,6 +150,11 @@ def comparison(r: dict[str, Any]) -> Section:
     return sec
 
 
+def _made_by(framework: str | None) -> str:
+    """`` (keras)``, `` (tensorflow)``: the framework that made an artifact, when not torch."""
+    return "" if framework in (None, "torch") else f" ({framework})"
+
+
 def lineage(r: dict[str, Any]) -> Section:
     names = [t["name"] for t in r["targets"]]
     sec = Section("Lineage")
@@ -171,7 +176,7 @@ def lineage(r: dict[str, Any]) -> Section:
                 indent(x["depth"]) + x["id"],
                 _s(x["parent"]),
                 _s(x["stage"]),
-                f"{x['format']} {x['precision']}",
+                f"{x['format']} {x['precision']}" + _made_by(x.get("framework")),
                 f"{fmt.pct(x['accuracy'])} ({fmt.signed(x['delta_accuracy_pp'], 'pp')})",
                 f"{fmt.nbytes(x['file_bytes'])} ({fmt.signed(x['delta_file_bytes_pct'], '%', 1)})",
                 *lat,

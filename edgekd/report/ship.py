@@ -53,6 +53,8 @@ def reference_of(a: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> dict[st
 
 
 def is_compression(a: dict[str, Any]) -> bool:
+    if a.get("format") == "keras" and a.get("stage") == "quantize":
+        return False  # a TFMOT QAT checkpoint (fake-quant variables): its int8 file compresses
     return a.get("stage") in ("prune", "quantize") or (
         a.get("stage") == "export" and a.get("precision") in ("int8", "fp16")
     )

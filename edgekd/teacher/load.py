@@ -74,6 +74,11 @@ def teacher_from_file(
     (``spec``: weights plus the spec to rebuild it; normalized inputs) or a file the recipe
     named (``cfg`` says how to read it). Its identity is the one it had when first made, so
     the caches keyed by it keep hitting."""
+    if kind == "keras":
+        from edgekd.teacher.keras import keras_teacher
+
+        folder = path.parent if path.name == "saved_model.pb" else path
+        return keras_teacher(folder, cfg, data, "teacher")
     if spec is None:
         return load_teacher_file(cfg.model_copy(update={"path": path}), data)
     from edgekd.models.load import load_model

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from edgekd.teacher.load import Teacher
 
 OUTPUTS = "teacher/outputs"  # the shards and index.json of the cache entry
-FORMATS: dict[str, Format] = {"onnx": "onnx", "sklearn": "sklearn"}  # anything else is torch
+# a teacher kind -> its artifact format; anything else is torch
+FORMATS: dict[str, Format] = {"onnx": "onnx", "sklearn": "sklearn", "keras": "keras"}
 
 
 def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> list[Artifact]:
@@ -34,7 +35,11 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
     assert teacher.path is not None
     rel = Path("teacher") / teacher.path.name
     src = teacher.path
-    atomic_save(run_dir / rel, lambda tmp: shutil.copyfile(src, tmp))
+    if src.is_dir():  # a SavedModel: the directory, recorded by its saved_model.pb
+        shutil.copytree(src, run_dir / rel, dirs_exist_ok=True)
+        rel = rel / "saved_model.pb"
+    else:
+        atomic_save(run_dir / rel, lambda tmp: shutil.copyfile(src, tmp))
     art = Artifact(
         id="teacher",
         role="teacher",

@@ -121,6 +121,19 @@ def train_or_load_teacher(
     return teacher, hit, train
 
 
+def keras_path(model: str, where: str) -> Path:
+    """The file of ``keras:PATH``; the built-in Keras families are students, never teachers."""
+    from edgekd.models.keras_zoo import KERAS_ZOO
+
+    name = model.partition(":")[2].strip()
+    if name in KERAS_ZOO:
+        raise RecipeError(
+            f"{where}.model: keras:{name} is an untrained Keras family (a student); a Keras "
+            "teacher is a trained file: keras:PATH (.keras, .h5 or a SavedModel directory)"
+        )
+    return Path(name)
+
+
 def teacher_from_config(
     cfg: TeacherConfig, data: DataSplits, cache: Cache, reporter: Reporter, where: str = "teacher"
 ) -> tuple[Teacher, bool, str]:
@@ -131,6 +144,10 @@ def teacher_from_config(
 
     if cfg.path is not None:
         return load_teacher_file(cfg, data), False, "file"
+    if cfg.model is not None and cfg.model.startswith("keras:"):
+        from edgekd.teacher.keras import keras_teacher
+
+        return keras_teacher(keras_path(cfg.model, where), cfg, data, where), False, "keras"
     label = "train teacher" if where == "teacher" else f"train {where}"
     task = reporter.task(label, cfg.fit.epochs)
     try:

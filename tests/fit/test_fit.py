@@ -13,7 +13,7 @@ from edgekd.fit.space import Candidate, Space
 from tests.conftest import FAST
 
 TINY = [*FAST, "--set", "distill.epochs=10", "--set", "prune.fine_tune.epochs=2"]
-SPACE = Space(widths=(8,), depths=(1,), prune=(0.0, 0.25), precisions=("int8",))
+SPACE = Space(archs=("cnn",), widths=(8,), depths=(1,), prune=(0.0, 0.25), precisions=("int8",))
 
 
 @pytest.mark.parametrize(
@@ -128,3 +128,20 @@ def test_fit_searches_ships_the_chosen_model_and_resumes(tmp_path):
     assert again.run_dir == run and len(again.fit["trials"]) == 4
     skipped = json.loads((run / "manifest.json").read_text())["stages"]
     assert skipped["teacher"]["attempt"] == 1  # done by the first search, not redone
+
+
+def test_search_starts_by_hand_then_tries_every_family_that_reads_the_data():
+    from edgekd.fit.search import seeds
+    from edgekd.recipe.schema import Recipe
+
+    recipe = Recipe()  # the default student: cnn 16x2, pruned 25%
+    first = seeds(recipe, Space(), (1, 8, 8))
+    # what shrinking it by hand tries, widest first, then the same student as an mlp
+    assert [(p["arch"], p["width"]) for p in first] == [
+        ("cnn", 16), ("cnn", 12), ("cnn", 8), ("cnn", 6), ("cnn", 4), ("mlp", 16)
+    ]  # fmt: skip
+    assert all((p["depth"], p["prune"], p["precision"]) == (2, 0.25, "int8") for p in first)
+    # rows of features: a cnn cannot read them, so only the mlp family is searched
+    assert Space().for_input((30,)) == ("mlp",)
+    assert {p["arch"] for p in seeds(recipe, Space(), (30,))} == {"mlp"}
+    assert Space(archs=("cnn",)).for_input((30,)) == ()
