@@ -41,6 +41,24 @@ def check_recipe(recipe: Recipe) -> None:
             f"prune.method: {recipe.prune.method} (channel removal) is torch-only; a Keras "
             "student is pruned by TFMOT's prune_low_magnitude: unstructured or none"
         )
+    prune = recipe.prune
+    if prune.method != "none":
+        if prune.layers:
+            raise RecipeError(
+                "prune.layers: per-layer sparsity overrides are torch-only; TFMOT prunes every "
+                f"prunable layer of a Keras student to prune.sparsity ({prune.sparsity})"
+            )
+        if prune.importance == "taylor":
+            raise RecipeError(
+                "prune.importance: taylor is torch-only; TFMOT's prune_low_magnitude ranks "
+                "weights by magnitude (use l1 or l2, which rank single weights alike)"
+            )
+        if prune.steps != 1 or prune.initial_sparsity != 0.0:
+            raise RecipeError(
+                f"prune.steps / prune.initial_sparsity ({prune.steps} / {prune.initial_sparsity})"
+                ": a Keras student follows TFMOT's own PolynomialDecay schedule from 0 to "
+                "prune.sparsity during fine-tuning; leave both at their defaults (1 / 0.0)"
+            )
     if recipe.quantize.method not in QUANTIZE_METHODS:
         raise RecipeError(
             f"quantize.method: {recipe.quantize.method} is edgekd's ONNX quantization of a torch "

@@ -117,6 +117,23 @@ def test_torch_only_settings_are_refused_for_a_keras_student(cli, tmp_path):
     assert not list(tmp_path.iterdir())  # refused before a run directory exists
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("prune.layers={c1: 0.5}", "prune.layers: per-layer sparsity overrides are torch-only"),
+        ("prune.importance=taylor", "prune.importance: taylor is torch-only"),
+        ("prune.steps=3", "prune.steps / prune.initial_sparsity (3 / 0.0)"),
+    ],
+)
+def test_torch_only_prune_settings_are_refused_not_ignored(cli, tmp_path, setting, message):
+    r = cli(
+        "compress", "--set", "student.model=keras:cnn", "--set", "prune.method=unstructured",
+        "--set", "quantize.method=none", "--set", setting, "--out", str(tmp_path),
+    )  # fmt: skip
+    assert r.exit_code == 2 and message in r.stderr, r.stderr
+    assert not list(tmp_path.iterdir())
+
+
 def test_export_cli_converts_a_keras_file_and_refuses_a_mismatched_representative_set(
     cli, tmp_path
 ):
