@@ -70,11 +70,34 @@ def run(inputs: list[Artifact], cfg: Recipe, run_dir: Path, env: Services) -> li
     info: dict[str, Any] = {"method": cfg.distill.method, "init": result.init}
     if result.info:
         info[cfg.distill.method] = result.info
+    learned = chance_check(result.history, data.num_classes)
+    if learned is not None:
+        info["learned"] = learned
+        if "warning" in learned:
+            env.reporter.log(f"[yellow]warning: {learned['warning']}[/]")
     student = save_model(
         result.model, result.spec, run_dir, "student", env,
         role="student", stage="distill", parent=result.parent, history=result.history, extra=info,
     )  # fmt: skip
     return [*out, student]
+
+
+def chance_check(history: History | None, num_classes: int) -> dict[str, Any] | None:
+    """The student's best val accuracy against guessing one class in ``num_classes``; a
+    ``warning`` (in the output and the report) when it is within 2 points of it, i.e. the
+    student did not learn (too low a learning rate, too few epochs, BatchNorm statistics
+    that never settle). None when there is no val accuracy (unlabelled data)."""
+    if history is None or not history.val_accuracy or num_classes < 2:
+        return None
+    best, chance = float(history.best_val_accuracy), 1.0 / num_classes
+    out: dict[str, Any] = {"best_val_accuracy": best, "chance": chance}
+    if best <= chance + 0.02:
+        out["warning"] = (
+            f"the distilled student is at chance level ({100 * best:.2f}% val accuracy, "
+            f"chance {100 * chance:.2f}% for {num_classes} classes): it did not learn; "
+            "raise distill.lr or distill.epochs, or check the student's BatchNorm momentum"
+        )
+    return out
 
 
 def run_baseline(
