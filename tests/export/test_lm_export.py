@@ -171,6 +171,7 @@ def test_int4_weights_through_matmul_nbits(lm_export, tmp_path):
     dst = tmp_path / "model.weight_int4.onnx"
     ops = quantize_lm_onnx(out / "model.onnx", dst, "weight_int4")
     assert ops["MatMulNBits"] >= 7 * 2 and dst.stat().st_size < (out / "model.onnx").stat().st_size
+    assert ops.get("GatherBlockQuantized") == 1, ops  # the embedding table is 4-bit too
     ids = [int(i) for i in np.random.default_rng(2).integers(3, 200, 24)]
     f32, i4 = OnnxLM(out / "model.onnx", 128), OnnxLM(dst, 128)
     a = [f32.prefill(ids[:8])] + [f32.decode(t) for t in ids[8:]]
