@@ -55,7 +55,7 @@ TARGETS = ("pixel-4", "rpi-4")
 # easily) and int8 files of every tool have up to ~0.2 relative L2 error on them; a bar none
 # meets would send the guard through all its sensitivity probes on a 224x224 model
 BAR_REL_L2, BAR_TOP1 = 0.3, 0.5
-ROUND_MS = 50.0  # each file runs at least this long per timing round
+ROUND_MS = 100.0  # each file runs at least this long per timing round
 
 
 def crops(n: int, seed: int, size: int = 224) -> np.ndarray:
@@ -174,10 +174,14 @@ class LiteRunner:
 
 def timed(runners: dict[str, Any], x: np.ndarray, rounds: int, runs: int) -> dict[str, float]:
     """p50 ms per runner on ``x``, interleaved: each round runs every runner in turn, at
-    least ``runs`` times and ``ROUND_MS``."""
+    least ``runs`` times and ``ROUND_MS``, in a different order every round (a file timed
+    right after fp32 starts with its caches evicted; a fixed order would always charge the
+    same file)."""
+    from edgekd.quantize.formats import shuffled
+
     times: dict[str, list[float]] = {k: [] for k in runners}
-    for _ in range(rounds):
-        for k, r in runners.items():
+    for i in range(rounds):
+        for k, r in shuffled(runners, i):
             r(x)
             spent, n = 0.0, 0
             while n < runs or (spent < ROUND_MS and n < 100):  # small models: more runs
@@ -288,7 +292,7 @@ def bench_model(name: str, quick: bool, work: Path) -> dict[str, Any]:
             ref_lite, runners["litert-int8"](held)
         )["rel_l2"]
     load1 = os.getloadavg()[0]
-    b1 = timed(runners, held[:1], rounds=5 if quick else 7, runs=3)
+    b1 = timed(runners, held[:1], rounds=5 if quick else len(runners) + 2, runs=3)
     b32 = {} if quick else timed(runners, held[:32], rounds=3, runs=1)
     load2 = os.getloadavg()[0]
     preds = {}

@@ -111,11 +111,13 @@ def time_interleaved(
 ) -> dict[str, float]:
     """Median latency (ms) of each file on ``feed``, timed in interleaved rounds: per round
     each file runs at least ``runs`` times and for at least ``ROUND_MS`` (small models get
-    more runs, so one load spike moves few of them)."""
+    more runs, so one load spike moves few of them). The order changes every round: the file
+    timed right after a large one starts with its caches evicted, and a fixed order would
+    give that cost to the same file every round."""
     sessions = {k: session(p) for k, p in paths.items()}
     times: dict[str, list[float]] = {k: [] for k in sessions}
-    for _ in range(rounds):
-        for k, s in sessions.items():
+    for r in range(rounds):
+        for k, s in shuffled(sessions, r):
             s.run(None, feed)
             spent, n = 0.0, 0
             while n < runs or (spent < ROUND_MS and n < MAX_RUNS):
@@ -125,6 +127,15 @@ def time_interleaved(
                 times[k].append(ms)
                 spent, n = spent + ms, n + 1
     return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def shuffled(items: dict[str, Any], round_no: int) -> list[tuple[str, Any]]:
+    """``items`` in a different order every round (seeded by ``round_no``: repeatable)."""
+    import random
+
+    pairs = list(items.items())
+    random.Random(round_no).shuffle(pairs)
+    return pairs
 
 
 def describe(s: PtqSettings) -> str:

@@ -160,3 +160,16 @@ def test_sizes_count_external_data(dynamic_files, tmp_path):
     cfg = QuantizeConfig(method="static", calib_samples=48, max_output_error=0.2)
     report = quantize(src, tmp_path / "q.onnx", cfg, calib=dynamic_files["calib"])
     assert report["float_bytes"] == whole
+
+
+def test_timing_order_changes_so_no_file_always_follows_the_largest():
+    """Interleaved timing: the file run right after a large one starts with cold caches; the
+    order changes every round so that cost does not land on one file every round."""
+    from edgekd.quantize.formats import shuffled
+
+    files = {"fp32": 0, "a": 1, "b": 2, "c": 3}
+    sequence = [k for r in range(len(files) + 2) for k, _ in shuffled(files, r)]
+    followers = {sequence[i + 1] for i, k in enumerate(sequence[:-1]) if k == "fp32"}
+    assert len(followers) >= 2, sequence
+    assert shuffled(files, 3) == shuffled(files, 3)  # repeatable
+    assert sorted(k for k, _ in shuffled(files, 5)) == sorted(files)
