@@ -65,7 +65,7 @@ def parse_args() -> argparse.Namespace:
         "dequantizing the teacher adds minutes unless --teacher-dir holds it)",
     )
     ap.add_argument("--json", type=Path, help="write every number to this JSON file")
-    ap.add_argument("--seeds", type=int, default=None, help="seeds per row (default 1)")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds per row (default 3; --quick 1)")
     ap.add_argument("--steps", type=int, default=None, help="optimizer steps per student")
     ap.add_argument(
         "--rows", help=f"rows to run, comma-separated (default all; --quick: {QUICK_ROWS})"
@@ -212,8 +212,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    args.seeds = args.seeds or 1
-    args.steps = args.steps if args.steps is not None else (6 if args.quick else 60)
+    args.seeds = args.seeds or (1 if args.quick else 3)
+    args.steps = args.steps if args.steps is not None else (6 if args.quick else 30)
     args.lr = 5e-4
     args.max_length = 64 if args.quick else 96
     args.max_new_tokens = args.max_new_tokens or (16 if args.quick else 32)
