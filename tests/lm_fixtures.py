@@ -23,8 +23,10 @@ def build_llama(
     tokenizer=None,
     max_positions: int = 128,
     weights: bool = True,
+    tied: bool = False,
 ) -> Path:
-    """A tiny Llama directory (``weights=False``: config and tokenizer only)."""
+    """A tiny Llama directory (``weights=False``: config and tokenizer only; ``tied``: the
+    output head shares the embedding table, as SmolLM2's does)."""
     import torch
 
     from edgekd.models.hf import import_transformers
@@ -44,13 +46,13 @@ def build_llama(
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
-        tie_word_embeddings=False,
+        tie_word_embeddings=tied,
     )
     path.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(cfg)
     with torch.no_grad():
-        model.lm_head.weight.mul_(sharpen)
+        model.lm_head.weight.mul_(sharpen)  # tied: the embedding table too
     model.generation_config.eos_token_id = tok.eos_token_id
     if weights:
         model.save_pretrained(path)

@@ -32,6 +32,7 @@ import io
 import logging
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from edgekd.errors import StageError, require
 
@@ -87,8 +88,10 @@ def _quantize(src: Path, dst: Path, precision: str) -> None:
             from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
             onnx = require("onnx", "onnx")
+            model = onnx.load(str(src))
+            fold_constant_transposes(model)  # a tied head: Transpose(table) -> MatMul
             quant = MatMulNBitsQuantizer(
-                onnx.load(str(src)),
+                model,
                 bits=4,
                 block_size=INT4_BLOCK,
                 is_symmetric=True,
@@ -102,3 +105,28 @@ def _quantize(src: Path, dst: Path, precision: str) -> None:
         raise StageError(f"onnxruntime could not quantize {src} ({precision}): {first}") from None
     finally:
         root.setLevel(level)
+
+
+def fold_constant_transposes(model: Any) -> int:
+    """Replace every ``Transpose`` of an initializer by the transposed initializer (in place);
+    initializers nothing reads any more are dropped. Returns how many were folded."""
+    onnx = require("onnx", "onnx")
+    from onnx import numpy_helper
+
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    folded = 0
+    for node in list(graph.node):
+        if node.op_type != "Transpose" or node.input[0] not in inits:
+            continue
+        table = numpy_helper.to_array(inits[node.input[0]])
+        perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+        graph.initializer.append(numpy_helper.from_array(table.transpose(perm), node.output[0]))
+        graph.node.remove(node)
+        folded += 1
+    if folded:
+        used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+        for t in [t for t in graph.initializer if t.name not in used]:
+            graph.initializer.remove(t)
+        onnx.checker.check_model(model, full_check=False)
+    return folded

@@ -180,6 +180,35 @@ def test_int4_weights_through_matmul_nbits(lm_export, tmp_path):
     assert same >= 0.5 and np.all(np.isfinite(np.stack(b)))
 
 
+def test_int4_of_a_tied_head_keeps_no_float_table(tmp_path):
+    """A tied output head reads the embedding table through Transpose -> MatMul: folded into
+    a constant, the head is 4-bit too and no float32 table stays beside the 4-bit one."""
+    import onnx
+    from onnx import numpy_helper
+
+    from edgekd.export.lm_export import export_lm
+    from edgekd.export.lm_onnx_quant import quantize_lm_onnx
+    from edgekd.runtime.lm_runners import OnnxLM
+    from tests.lm_fixtures import build_llama
+
+    model = build_llama(tmp_path / "tied", layers=1, tied=True)
+    out = tmp_path / "export"
+    export_lm(f"hf:{model}", out, formats=("onnx",), onnx_precisions=("fp32",), new_tokens=4)
+    dst = tmp_path / "model.weight_int4.onnx"
+    ops = quantize_lm_onnx(out / "model.onnx", dst, "weight_int4")
+    assert ops["MatMulNBits"] == 7 + 1, ops  # one layer's seven projections and the head
+    assert ops.get("GatherBlockQuantized") == 1, ops
+    table = onnx.load(str(out / "model.onnx")).graph.initializer
+    vocab_by_hidden = max(int(np.prod(t.dims)) for t in table)
+    floats = [t for t in onnx.load(str(dst)).graph.initializer if t.data_type == 1]
+    assert all(numpy_helper.to_array(t).size < vocab_by_hidden for t in floats)
+    ids = [int(i) for i in np.random.default_rng(3).integers(3, 200, 12)]
+    f32, q = OnnxLM(out / "model.onnx", 64), OnnxLM(dst, 64)
+    a = [f32.prefill(ids[:6])] + [f32.decode(t) for t in ids[6:]]
+    b = [q.prefill(ids[:6])] + [q.decode(t) for t in ids[6:]]
+    assert np.mean([np.argmax(x) == np.argmax(y) for x, y in zip(a, b, strict=True)]) >= 0.5
+
+
 def test_a_graph_without_constant_matmul_weights_is_refused(tmp_path):
     """Nothing to quantize is an error, not a float file under an int8 name."""
     import onnx
